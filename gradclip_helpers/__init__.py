@@ -1,0 +1,74 @@
+"""gradclip_helpers: gradient clipping, training, data, models, plots and widgets for the gradclip course.
+
+Import it before TensorFlow in a notebook to keep TensorFlow's start-up logs
+out of the cell outputs::
+
+    import gradclip_helpers as gh
+    clipped, norm = gh.clip_by_global_norm(grads, 1.0)
+"""
+
+from ._quiet import quiet_tensorflow_import
+
+quiet_tensorflow_import()
+
+from .clipping import (  # noqa: E402
+    CLIPPERS,
+    ClipResult,
+    Clipper,
+    GlobalNormClipper,
+    NoClipper,
+    NormClipper,
+    ValueClipper,
+    check_threshold,
+    clip_by_global_norm,
+    clip_by_norm,
+    clip_by_value,
+    global_norm,
+    make_clipper,
+    register_clipper,
+)
+from .data import RegressionData, load_diabetes, make_regression, standardize  # noqa: E402
+from .diagnostics import (  # noqa: E402
+    cosine_similarity,
+    fit_growth_rate,
+    flatten,
+    gradients,
+    layer_gradient_norms,
+    predicted_growth_rate,
+)
+from .models import deep_mlp, seed_mlp  # noqa: E402
+from .training import (  # noqa: E402
+    NONFINITE_POLICIES,
+    ClippingModel,
+    History,
+    make_optimizer,
+    train,
+    unscale_gradients,
+)
+
+from . import plots, widgets  # noqa: E402
+from .plots import (  # noqa: E402
+    METHOD_COLORS,
+    plot_clip_2d,
+    plot_grad_norms,
+    plot_layer_norms,
+    plot_loss,
+    plot_norm_traces,
+    plot_value_histogram,
+)
+from .widgets import FigureExplorer, layer_norm_explorer, threshold_explorer, value_clip_explorer  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHOD_COLORS", "FigureExplorer", "layer_norm_explorer", "threshold_explorer",
+    "value_clip_explorer", "plot_clip_2d", "plot_grad_norms", "plot_layer_norms", "plot_loss",
+    "plot_norm_traces", "plot_value_histogram", "plots", "widgets",
+    "CLIPPERS", "ClipResult", "Clipper", "ClippingModel", "GlobalNormClipper", "History",
+    "NONFINITE_POLICIES", "NoClipper", "NormClipper", "RegressionData", "ValueClipper",
+    "check_threshold", "clip_by_global_norm", "clip_by_norm", "clip_by_value", "cosine_similarity",
+    "deep_mlp", "fit_growth_rate", "flatten", "global_norm", "gradients", "layer_gradient_norms",
+    "load_diabetes", "make_clipper", "make_optimizer", "make_regression", "predicted_growth_rate",
+    "quiet_tensorflow_import", "register_clipper", "seed_mlp", "standardize", "train",
+    "unscale_gradients",
+]

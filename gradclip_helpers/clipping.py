@@ -1,0 +1,364 @@
+"""Gradient clipping: the clip functions and the clipper objects.
+
+The four functions mirror TensorFlow's own ops (``tf.clip_by_value``,
+``tf.clip_by_norm``, ``tf.clip_by_global_norm``, ``tf.linalg.global_norm``)
+and call them underneath. What they add is the same behaviour for every kind of
+gradient list a training loop produces: any iterable, ``None`` entries,
+``tf.IndexedSlices`` (from ``Embedding`` layers), and float16/bfloat16
+gradients whose norms are computed in float32 so they cannot overflow.
+
+The clipper objects (``make_clipper``) wrap one method and a threshold so a
+training loop, a notebook parameter or a widget can pick a method by name.
+This module knows nothing about Keras models; stateful (adaptive) clippers
+live in ``adaptive.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple, Union
+
+import tensorflow as tf
+
+Gradient = Union[tf.Tensor, tf.IndexedSlices, None]
+
+_LOW_PRECISION = (tf.float16, tf.bfloat16)
+
+
+def check_threshold(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a usable clipping threshold.
+
+    A threshold must be a real number in (0, inf). Anything else raises a
+    ``ValueError`` that names the argument, the value and the valid range.
+
+    >>> check_threshold("clip_norm", 5)
+    5.0
+    >>> check_threshold("clip_norm", -1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: clip_norm must be a finite number > 0, got -1.0
+    """
+    if isinstance(value, tf.Tensor) and not hasattr(value, "numpy"):
+        raise ValueError(
+            f"{name} must be a Python number, got a symbolic tensor {value!r}"
+        )
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        value = value.numpy()
+        if getattr(value, "shape", ()) != ():
+            raise ValueError(f"{name} must be a scalar, got shape {value.shape}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{name} must be a finite number > 0, got {value!r} "
+            f"of type {type(value).__name__}"
+        )
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def _as_list(grads: Iterable[Gradient]) -> list[Gradient]:
+    if isinstance(grads, (tf.Tensor, tf.Variable, tf.IndexedSlices)):
+        raise TypeError(
+            "grads must be a list of gradients (one per variable), got a "
+            "single tensor; wrap it in a list: [grad]"
+        )
+    return list(grads)
+
+
+def _map_values(grad: Gradient, fn: Callable[[tf.Tensor], tf.Tensor]) -> Gradient:
+    """Apply ``fn`` to a dense gradient or to the values of IndexedSlices."""
+    if grad is None:
+        return None
+    if isinstance(grad, tf.IndexedSlices):
+        return tf.IndexedSlices(fn(grad.values), grad.indices, grad.dense_shape)
+    return fn(tf.convert_to_tensor(grad))
+
+
+def _values(grad: tf.Tensor | tf.IndexedSlices) -> tf.Tensor:
+    return grad.values if isinstance(grad, tf.IndexedSlices) else tf.convert_to_tensor(grad)
+
+
+def _in_float32(fn: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Run ``fn`` in float32 for float16/bfloat16 input, then cast back."""
+
+    def wrapped(t: tf.Tensor) -> tf.Tensor:
+        if t.dtype in _LOW_PRECISION:
+            return tf.cast(fn(tf.cast(t, tf.float32)), t.dtype)
+        return fn(t)
+
+    return wrapped
+
+
+def clip_by_value(grads: Iterable[Gradient], clip_value: float) -> list[Gradient]:
+    """Clip every gradient entry into ``[-clip_value, clip_value]``.
+
+    Math: ``g_i <- min(max(g_i, -c), c)`` for every entry of every tensor.
+    The direction of the gradient changes whenever any entry is clipped.
+
+    Args:
+      grads: gradients, one per variable (``None`` and IndexedSlices allowed).
+      clip_value: the bound ``c > 0``.
+
+    Returns:
+      A list of clipped gradients, ``None`` where the input was ``None``.
+
+    >>> [g.numpy().tolist() for g in clip_by_value([tf.constant([-3.0, 0.5, 2.0])], 1.0)]
+    [[-1.0, 0.5, 1.0]]
+    """
+    c = check_threshold("clip_value", clip_value)
+    return [
+        _map_values(g, lambda t: tf.clip_by_value(t, -tf.cast(c, t.dtype), tf.cast(c, t.dtype)))
+        for g in _as_list(grads)
+    ]
+
+
+def clip_by_norm(grads: Iterable[Gradient], clip_norm: float) -> list[Gradient]:
+    """Clip each gradient tensor on its own L2 norm (per-tensor clipping).
+
+    Math: ``g_k <- g_k * c / max(||g_k||, c)`` separately for every tensor k.
+    This is Keras' ``clipnorm`` and the seed article's ``tf.clip_by_norm``
+    loop; it does *not* keep the direction of the whole update.
+
+    Args:
+      grads: gradients, one per variable (``None`` and IndexedSlices allowed).
+      clip_norm: the largest norm any one tensor may have, ``c > 0``.
+
+    Returns:
+      A list of clipped gradients, ``None`` where the input was ``None``.
+
+    >>> [g.numpy().tolist() for g in clip_by_norm([tf.constant([3.0, 4.0]), tf.constant([0.6, 0.8])], 1.0)]
+    [[0.6000000238418579, 0.800000011920929], [0.6000000238418579, 0.800000011920929]]
+    """
+    c = check_threshold("clip_norm", clip_norm)
+    clip_one = _in_float32(lambda t: tf.clip_by_norm(t, tf.cast(c, t.dtype)))
+    return [_map_values(g, clip_one) for g in _as_list(grads)]
+
+
+def global_norm(grads: Iterable[Gradient]) -> tf.Tensor:
+    """The L2 norm of all gradients taken together, as float32.
+
+    Math: ``sqrt(sum_k ||g_k||^2)``. ``None`` entries are ignored;
+    low-precision tensors are cast to float32 first, so ``[300] * 4`` in
+    float16 gives 600 instead of overflowing to inf.
+
+    >>> float(global_norm([tf.constant([3.0]), None, tf.constant([4.0])]))
+    5.0
+    """
+    values = [tf.cast(_values(g), tf.float32) for g in _as_list(grads) if g is not None]
+    return tf.linalg.global_norm(values)
+
+
+def clip_by_global_norm(
+    grads: Iterable[Gradient], clip_norm: float, use_norm: tf.Tensor | None = None
+) -> tuple[list[Gradient], tf.Tensor]:
+    """Scale all gradients together so their global norm is at most ``clip_norm``.
+
+    Math: ``g_k <- g_k * c / max(||g||, c)`` with ``||g||`` the global norm
+    (Pascanu et al., 2013; Keras ``global_clipnorm``). Every tensor is scaled
+    by the same factor, so the direction of the update is kept.
+
+    As in ``tf.clip_by_global_norm``, a non-finite global norm turns every
+    entry into NaN to signal the error; ``train()`` checks for it first.
+
+    Args:
+      grads: gradients, one per variable (``None`` and IndexedSlices allowed).
+      clip_norm: the largest global norm, ``c > 0``.
+      use_norm: a global norm already computed (for example for logging).
+
+    Returns:
+      ``(clipped, norm)``: the clipped list and the global norm *before*
+      clipping.
+
+    References:
+      Pascanu, Mikolov, Bengio. On the difficulty of training recurrent
+      neural networks. ICML 2013.
+
+    >>> clipped, norm = clip_by_global_norm([tf.constant([3.0]), tf.constant([4.0])], 1.0)
+    >>> [round(float(g[0]), 3) for g in clipped], float(norm)
+    ([0.6, 0.8], 5.0)
+    """
+    c = check_threshold("clip_norm", clip_norm)
+    grads = _as_list(grads)
+    norm = global_norm(grads) if use_norm is None else tf.cast(use_norm, tf.float32)
+    clipped, _ = tf.clip_by_global_norm(grads, c, use_norm=norm)
+    return clipped, norm
+
+
+# --------------------------------------------------------------------------
+# Clipper objects
+
+
+class ClipResult(NamedTuple):
+    """What a clipper did to one gradient list.
+
+    Attributes:
+      grads: the clipped gradients.
+      clipped: scalar bool tensor, True when clipping changed the gradient.
+    """
+
+    grads: list[Gradient]
+    clipped: tf.Tensor
+
+
+class Clipper:
+    """Base class: clips a gradient list and says whether it changed it.
+
+    Subclasses implement ``clip``. ``norm`` is the global norm of ``grads``
+    when the caller already has it (the training loop computes it for its
+    records), so global clipping need not compute it twice.
+    """
+
+    method: str = ""
+    threshold: float | None = None
+
+    def clip(
+        self,
+        grads: Sequence[Gradient],
+        variables: Sequence[tf.Variable] | None = None,
+        norm: tf.Tensor | None = None,
+    ) -> ClipResult:
+        raise NotImplementedError
+
+    def __call__(self, grads: Iterable[Gradient]) -> list[Gradient]:
+        """Clip ``grads`` and return only the clipped list."""
+        return self.clip(_as_list(grads)).grads
+
+    def keras_kwargs(self) -> dict[str, float]:
+        """The Keras optimizer argument with the same effect, e.g. ``{"clipnorm": 5.0}``."""
+        raise ValueError(
+            f"clipper {self.method!r} has no Keras optimizer equivalent; "
+            "use gradclip_helpers.ClippingModel to train with it in model.fit"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(threshold={self.threshold!r})"
+
+
+def _check_lengths(grads: Sequence[Gradient], variables: Sequence[tf.Variable] | None) -> None:
+    if variables is not None and len(grads) != len(variables):
+        raise ValueError(
+            f"got {len(grads)} gradients for {len(variables)} variables; "
+            "pass one gradient per variable"
+        )
+
+
+def _any(flags: list[tf.Tensor]) -> tf.Tensor:
+    return tf.reduce_any(tf.stack(flags)) if flags else tf.constant(False)
+
+
+class NoClipper(Clipper):
+    """Leaves the gradients as they are (the baseline)."""
+
+    method = "none"
+
+    def clip(self, grads, variables=None, norm=None) -> ClipResult:
+        _check_lengths(grads, variables)
+        return ClipResult(list(grads), tf.constant(False))
+
+    def keras_kwargs(self) -> dict[str, float]:
+        return {}
+
+    def __repr__(self) -> str:
+        return "NoClipper()"
+
+
+class ValueClipper(Clipper):
+    """Element-wise clipping into ``[-threshold, threshold]`` (Keras ``clipvalue``)."""
+
+    method = "value"
+
+    def __init__(self, threshold: float):
+        self.threshold = check_threshold("threshold", threshold)
+
+    def clip(self, grads, variables=None, norm=None) -> ClipResult:
+        _check_lengths(grads, variables)
+        changed = [
+            tf.reduce_any(tf.abs(_values(g)) > tf.cast(self.threshold, _values(g).dtype))
+            for g in grads
+            if g is not None
+        ]
+        return ClipResult(clip_by_value(grads, self.threshold), _any(changed))
+
+    def keras_kwargs(self) -> dict[str, float]:
+        return {"clipvalue": self.threshold}
+
+
+class NormClipper(Clipper):
+    """Per-tensor L2-norm clipping (Keras ``clipnorm``, ``tf.clip_by_norm``)."""
+
+    method = "norm"
+
+    def __init__(self, threshold: float):
+        self.threshold = check_threshold("threshold", threshold)
+
+    def clip(self, grads, variables=None, norm=None) -> ClipResult:
+        _check_lengths(grads, variables)
+        changed = [global_norm([g]) > self.threshold for g in grads if g is not None]
+        return ClipResult(clip_by_norm(grads, self.threshold), _any(changed))
+
+    def keras_kwargs(self) -> dict[str, float]:
+        return {"clipnorm": self.threshold}
+
+
+class GlobalNormClipper(Clipper):
+    """Global L2-norm clipping (Keras ``global_clipnorm``, ``tf.clip_by_global_norm``)."""
+
+    method = "global_norm"
+
+    def __init__(self, threshold: float):
+        self.threshold = check_threshold("threshold", threshold)
+
+    def clip(self, grads, variables=None, norm=None) -> ClipResult:
+        _check_lengths(grads, variables)
+        clipped, norm = clip_by_global_norm(grads, self.threshold, use_norm=norm)
+        return ClipResult(clipped, norm > self.threshold)
+
+    def keras_kwargs(self) -> dict[str, float]:
+        return {"global_clipnorm": self.threshold}
+
+
+CLIPPERS: dict[str, Callable[..., Clipper]] = {
+    "none": NoClipper,
+    "value": ValueClipper,
+    "norm": NormClipper,
+    "global_norm": GlobalNormClipper,
+}
+
+
+def register_clipper(method: str, factory: Callable[..., Clipper]) -> None:
+    """Make ``make_clipper(method, ...)`` build clippers with ``factory``."""
+    CLIPPERS[method] = factory
+
+
+def make_clipper(method: str | Clipper | None = "none", threshold: float | None = None, **options) -> Clipper:
+    """Build a clipper from plain values, so a papermill parameter can choose one.
+
+    Args:
+      method: one of ``make_clipper.methods()`` (``"none"``, ``"value"``,
+        ``"norm"``, ``"global_norm"`` and any registered adaptive clipper),
+        ``None`` for no clipping, or a ``Clipper`` to return as is.
+      threshold: the clip value or norm (ignored for ``"none"``).
+      **options: extra settings for adaptive clippers.
+
+    >>> make_clipper("global_norm", 5.0)
+    GlobalNormClipper(threshold=5.0)
+    >>> make_clipper("global_norm", 5.0).keras_kwargs()
+    {'global_clipnorm': 5.0}
+    """
+    if isinstance(method, Clipper):
+        return method
+    if method is None:
+        method = "none"
+    if not isinstance(method, str) or method not in CLIPPERS:
+        raise ValueError(
+            f"unknown clipping method {method!r}; valid methods: {', '.join(sorted(CLIPPERS))}"
+        )
+    if method == "none":
+        return NoClipper()
+    if threshold is None and method in ("value", "norm", "global_norm"):
+        raise ValueError(f"method {method!r} needs a threshold, a finite number > 0")
+    return CLIPPERS[method](threshold, **options) if threshold is not None else CLIPPERS[method](**options)

@@ -1,0 +1,106 @@
+"""Data sets for the course: a seeded synthetic regression and one small real one.
+
+Nothing is downloaded: the synthetic data is generated with scikit-learn's
+``make_regression`` and the real data is scikit-learn's bundled diabetes set.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from sklearn import datasets
+
+
+class RegressionData(NamedTuple):
+    """A train/test split of a regression problem, as float32 arrays.
+
+    ``y`` arrays have shape ``(n, 1)`` so they match a ``Dense(1)`` output.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def target_variance(self) -> float:
+        """Variance of the training targets: the MSE of predicting the mean."""
+        return float(np.var(self.y_train))
+
+
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float) -> RegressionData:
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    n_test = int(round(len(x) * test_fraction))
+    n_train = len(x) - n_test
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"{len(x)} samples cannot be split with test_fraction={test_fraction}")
+    x = x.astype(np.float32)
+    y = y.astype(np.float32).reshape(-1, 1)
+    return RegressionData(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+def make_regression(
+    n_samples: int = 1000,
+    n_features: int = 20,
+    n_informative: int = 10,
+    noise: float = 0.1,
+    target_scale: float = 1.0,
+    standardize_targets: bool = False,
+    test_fraction: float = 0.5,
+    seed: int = 0,
+) -> RegressionData:
+    """A seeded linear regression problem whose raw targets make plain SGD explode.
+
+    ``x ~ N(0, 1)``, ``y = x @ w + N(0, noise^2)`` with ten weights drawn from
+    ``100 * U(0, 1)``, so ``std(y)`` is about 180 (scikit-learn's
+    ``make_regression``). ``target_scale`` multiplies ``y``;
+    ``standardize_targets=True`` rescales it to mean 0, variance 1 on the
+    training split, the simplest fix for the explosion.
+
+    >>> data = make_regression(n_samples=100, seed=1)
+    >>> data.x_train.shape, data.y_train.shape, data.x_train.dtype.name
+    ((50, 20), (50, 1), 'float32')
+    """
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    if not 1 <= n_informative <= n_features:
+        raise ValueError(
+            f"n_informative must be in [1, n_features={n_features}], got {n_informative!r}"
+        )
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    x, y = datasets.make_regression(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=n_informative,
+        noise=noise,
+        random_state=seed,
+    )
+    data = _split(x, y * target_scale, test_fraction)
+    return standardize(data) if standardize_targets else data
+
+
+def standardize(data: RegressionData) -> RegressionData:
+    """Rescale targets to mean 0 and variance 1 using training statistics only."""
+    mean, std = data.y_train.mean(), data.y_train.std()
+    return data._replace(y_train=(data.y_train - mean) / std, y_test=(data.y_test - mean) / std)
+
+
+def load_diabetes(test_fraction: float = 0.25, seed: int = 0) -> RegressionData:
+    """scikit-learn's bundled diabetes data (442 patients, 10 features), shuffled and split.
+
+    The targets (disease progression, 25 to 346) are left in their units, so
+    like ``make_regression`` they punish an unclipped, large learning rate.
+
+    >>> load_diabetes().x_train.shape
+    (332, 10)
+    """
+    x, y = datasets.load_diabetes(return_X_y=True)
+    order = np.random.default_rng(seed).permutation(len(x))
+    return _split(x[order], y[order], test_fraction)

@@ -1,0 +1,227 @@
+"""matplotlib figures for the course. Every function returns a ``Figure``.
+
+Figures are built with ``matplotlib.figure.Figure`` (not ``pyplot``), so they
+are never shown twice, never leak between cells, and tests can read the
+plotted data back (``fig.axes[0].lines[0].get_ydata()``). In a notebook, a
+function call as the last line of a cell displays the figure. One colour per
+clipping method (Okabe-Ito, distinct for colour-blind readers) is used in every
+figure. Nothing here trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+# Okabe & Ito (2008) palette.
+METHOD_COLORS = {
+    "none": "#000000",
+    "value": "#E69F00",
+    "norm": "#0072B2",
+    "global_norm": "#009E73",
+    "agc": "#CC79A7",
+    "autoclip": "#D55E00",
+    "zclip": "#56B4E9",
+}
+METHOD_LABELS = {
+    "none": "no clipping",
+    "value": "value",
+    "norm": "per-tensor norm",
+    "global_norm": "global norm",
+}
+_EXTRA_COLORS = ["#F0E442", "#999999", "#882255", "#44AA99"]
+FIGSIZE = (7.0, 3.6)
+DPI = 80
+
+
+def method_color(method: str, index: int = 0) -> str:
+    """The course's colour for a clipping method (a fallback colour for unknown ones)."""
+    return METHOD_COLORS.get(method, _EXTRA_COLORS[index % len(_EXTRA_COLORS)])
+
+
+def _figure(ncols: int = 1, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, list]:
+    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _label(name: str, history) -> str:
+    method = getattr(history, "method", name)
+    threshold = getattr(history, "threshold", None)
+    base = name if name != method else METHOD_LABELS.get(method, method)
+    return base if threshold is None or name != method else f"{base} ({threshold:g})"
+
+
+def plot_loss(histories: Mapping[str, object] | object, title: str | None = None,
+              per: str = "step", ax=None) -> Figure:
+    """Training loss of one or more ``History`` objects, log scale, divergence marked with an x.
+
+    Args:
+      histories: a ``History`` or a mapping label -> ``History``.
+      title: the figure title (state the finding).
+      per: ``"step"`` (every optimizer step) or ``"epoch"`` (train and validation means).
+    """
+    if not isinstance(histories, Mapping):
+        histories = {getattr(histories, "method", "run"): histories}
+    if per not in ("step", "epoch"):
+        raise ValueError(f"per must be 'step' or 'epoch', got {per!r}")
+    fig, (ax,) = _figure() if ax is None else (ax.figure, [ax])
+    for i, (name, h) in enumerate(histories.items()):
+        color = method_color(getattr(h, "method", name), i)
+        if per == "step":
+            y = np.asarray(h.loss, dtype=float)
+            x = np.arange(len(y))
+        else:
+            y = np.asarray(h.epochs["loss"], dtype=float)
+            x = np.arange(1, len(y) + 1)
+        finite = np.isfinite(y)
+        ax.plot(x[finite], y[finite], color=color, label=_label(name, h), lw=1.5)
+        if per == "epoch" and "val_loss" in h.epochs:
+            v = np.asarray(h.epochs["val_loss"], dtype=float)
+            ok = np.isfinite(v)
+            ax.plot(x[ok], v[ok], color=color, ls="--", lw=1.2, label=f"{_label(name, h)}, validation")
+        diverged = getattr(h, "diverged_at", None)
+        if diverged is not None and per == "step":
+            last = y[finite][-1] if finite.any() else 1.0
+            ax.plot([diverged], [last], marker="x", ms=10, mew=2.5, color=color, ls="none",
+                    label=f"{_label(name, h)}: non-finite at step {diverged}")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step" if per == "step" else "epoch")
+    ax.set_ylabel("training loss (MSE)")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_grad_norms(history, threshold: float | None = None, title: str | None = None, ax=None) -> Figure:
+    """Global gradient norm per step before and after clipping, with the threshold line."""
+    fig, (ax,) = _figure() if ax is None else (ax.figure, [ax])
+    color = method_color(history.method)
+    before = np.asarray(history.grad_norm, dtype=float)
+    after = np.asarray(history.clipped_norm, dtype=float)
+    steps = np.arange(len(before))
+    ok = np.isfinite(before)
+    ax.plot(steps[ok], before[ok], color="#999999", lw=1.2, label="before clipping")
+    ok = np.isfinite(after)
+    ax.plot(steps[ok], after[ok], color=color, lw=1.5, label="after clipping")
+    threshold = history.threshold if threshold is None else threshold
+    if threshold is not None and history.method in ("global_norm", "none"):
+        ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("global gradient norm")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or f"{METHOD_LABELS.get(history.method, history.method)}: clipped on "
+                 f"{history.clip_fraction:.0%} of steps")
+    return fig
+
+
+def plot_layer_norms(norms_by_label: Mapping[str, Sequence[float]],
+                     predicted: Mapping[str, float] | None = None, title: str | None = None) -> Figure:
+    """Per-layer gradient norm against depth (layer 1 = input side), one line per setting.
+
+    ``predicted`` maps the same labels to a per-layer growth rate; it is drawn
+    as a dashed line through the last layer's norm.
+    """
+    fig, (ax,) = _figure()
+    for i, (label, norms) in enumerate(norms_by_label.items()):
+        norms = np.asarray(norms, dtype=float)
+        layers = np.arange(1, len(norms) + 1)
+        color = _EXTRA_COLORS[i % len(_EXTRA_COLORS)] if i >= 3 else ["#0072B2", "#E69F00", "#009E73"][i]
+        ax.plot(layers, norms, marker="o", ms=3, color=color, label=label)
+        if predicted and label in predicted:
+            rate = predicted[label]
+            ax.plot(layers, norms[-1] * rate ** (len(norms) - layers), ls="--", color=color, lw=1,
+                    label=f"predicted x{rate:.3f} per layer")
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (1 = next to the input)")
+    ax.set_ylabel("||dL/dW|| of the layer")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_value_histogram(before: np.ndarray, clip_value: float, bins: int = 60) -> Figure:
+    """Distribution of gradient entries before and after value clipping at ``clip_value``."""
+    before = np.ravel(np.asarray(before, dtype=float))
+    after = np.clip(before, -clip_value, clip_value)
+    share = float(np.mean(np.abs(before) > clip_value))
+    fig, (ax,) = _figure()
+    lim = max(np.abs(before).max(), clip_value) * 1.05
+    edges = np.linspace(-lim, lim, bins + 1)
+    ax.hist(before, bins=edges, color="#999999", alpha=0.7, label="before")
+    ax.hist(after, bins=edges, color=METHOD_COLORS["value"], alpha=0.7, label=f"after clip at ±{clip_value:g}")
+    for x in (-clip_value, clip_value):
+        ax.axvline(x, color="#D55E00", ls=":", lw=1.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("gradient entry")
+    ax.set_ylabel("count")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{share:.0%} of entries pile up at ±{clip_value:g}")
+    return fig
+
+
+def plot_clip_2d(grad: Sequence[float], threshold: float) -> Figure:
+    """One 2-D gradient under value clipping (a box) and norm clipping (a circle).
+
+    The two coordinates stand for two one-entry tensors, so per-tensor norm
+    clipping equals value clipping here; global-norm clipping scales the arrow
+    back along its own direction.
+    """
+    g = np.asarray(grad, dtype=float)
+    if g.shape != (2,):
+        raise ValueError(f"grad must have 2 entries, got shape {g.shape}")
+    value = np.clip(g, -threshold, threshold)
+    norm = np.linalg.norm(g)
+    scaled = g * threshold / max(norm, threshold)
+    fig, (ax,) = _figure(figsize=(4.6, 4.2))
+    t = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(threshold * np.cos(t), threshold * np.sin(t), color=METHOD_COLORS["global_norm"], ls=":", lw=1)
+    ax.plot(threshold * np.array([-1, 1, 1, -1, -1]), threshold * np.array([-1, -1, 1, 1, -1]),
+            color=METHOD_COLORS["value"], ls=":", lw=1)
+    for vec, color, label in [
+        (g, "#999999", f"gradient, norm {norm:.2f}"),
+        (value, METHOD_COLORS["value"], "value / per-tensor clip"),
+        (scaled, METHOD_COLORS["global_norm"], "global-norm clip"),
+    ]:
+        ax.annotate("", xy=vec, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=color, lw=2))
+        ax.plot([], [], color=color, lw=2, label=label)
+    angle = np.degrees(np.arccos(np.clip(value @ g / (np.linalg.norm(value) * norm + 1e-30), -1, 1)))
+    lim = max(np.abs(g).max(), threshold) * 1.15
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="#cccccc", lw=0.8)
+    ax.axvline(0, color="#cccccc", lw=0.8)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(f"value clipping turns the gradient by {angle:.1f}°")
+    return fig
+
+
+def plot_norm_traces(histories: Mapping[str, object], threshold: float | None = None,
+                     title: str | None = None) -> Figure:
+    """Side by side: loss per step, and the global norm before clipping per step, for several runs."""
+    fig, (ax_loss, ax_norm) = _figure(ncols=2, figsize=(10.0, 3.6))
+    plot_loss(histories, ax=ax_loss)
+    for i, (name, h) in enumerate(histories.items()):
+        norms = np.asarray(h.grad_norm, dtype=float)
+        ok = np.isfinite(norms)
+        ax_norm.plot(np.arange(len(norms))[ok], norms[ok], color=method_color(h.method, i),
+                     lw=1.2, label=_label(name, h))
+    if threshold is not None:
+        ax_norm.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:g}")
+    ax_norm.set_yscale("log")
+    ax_norm.set_xlabel("optimizer step")
+    ax_norm.set_ylabel("global norm before clipping")
+    ax_norm.legend(fontsize=8)
+    ax_norm.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,448 @@
+"""Training with clipping: ``train()`` and its ``History``, and the Keras ``fit`` path.
+
+``train()`` is one custom loop for every notebook: a ``tf.function`` that runs
+many steps per call, records the loss and the global gradient norm before and
+after clipping at every step, and handles non-finite values by a named policy.
+``ClippingModel`` puts any clipper into ``model.fit`` through a ``train_step``
+override written with today's Keras 3 API (``compute_loss``; the seed
+article's ``compiled_loss`` is deprecated). Nothing here plots.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from .clipping import Clipper, global_norm, make_clipper
+
+NONFINITE_POLICIES = ("stop", "skip", "raise")
+
+
+@dataclass
+class History:
+    """Everything ``train()`` recorded, as numpy arrays.
+
+    Per step (one entry per optimizer step attempted):
+      loss, grad_norm (global norm before clipping), clipped_norm (after),
+      clipped (clipping changed the gradient), applied (the update was applied),
+      layer_norms (steps x variables, before clipping; only when asked).
+    Per epoch: ``epochs["loss"]``, ``epochs["val_loss"]`` and one entry per metric.
+    """
+
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    clipped_norm: np.ndarray
+    clipped: np.ndarray
+    applied: np.ndarray
+    layer_norms: np.ndarray | None
+    variable_names: list[str]
+    epochs: dict[str, np.ndarray] = field(default_factory=dict)
+    method: str = "none"
+    threshold: float | None = None
+    interrupted: bool = False
+
+    @property
+    def steps(self) -> int:
+        return len(self.loss)
+
+    @property
+    def diverged_at(self) -> int | None:
+        """Index of the first step whose loss or gradient norm was not finite, else None."""
+        bad = ~(np.isfinite(self.loss) & np.isfinite(self.grad_norm))
+        return int(np.argmax(bad)) if bad.any() else None
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    @property
+    def clip_fraction(self) -> float:
+        """Share of steps on which clipping changed the gradient."""
+        return float(np.mean(self.clipped)) if self.steps else 0.0
+
+    @property
+    def skipped_steps(self) -> int:
+        """Number of updates not applied because they were not finite."""
+        return int(np.sum(~self.applied))
+
+    @property
+    def final_loss(self) -> float:
+        """Training loss of the last epoch (mean over its steps); NaN if it diverged."""
+        losses = self.epochs.get("loss", np.array([]))
+        return float(losses[-1]) if len(losses) else float("nan")
+
+    def to_dict(self) -> dict[str, object]:
+        """A plain dict of lists and numbers (JSON-friendly)."""
+        out: dict[str, object] = {
+            name: getattr(self, name).tolist()
+            for name in ("loss", "grad_norm", "clipped_norm", "clipped", "applied")
+        }
+        out["layer_norms"] = None if self.layer_norms is None else self.layer_norms.tolist()
+        out["variable_names"] = list(self.variable_names)
+        out["epochs"] = {k: v.tolist() for k, v in self.epochs.items()}
+        out.update(method=self.method, threshold=self.threshold, interrupted=self.interrupted,
+                   diverged_at=self.diverged_at)
+        return out
+
+
+def _as_dataset(data, batch_size: int, shuffle: bool, seed: int, name: str) -> tuple[tf.data.Dataset, int | None]:
+    """Turn ``(x, y)`` arrays or a batched Dataset into batches; also return the sample count."""
+    if isinstance(data, tf.data.Dataset):
+        cardinality = int(data.cardinality())
+        if cardinality == 0:
+            raise ValueError(f"{name} is an empty Dataset")
+        return data, None
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise ValueError(f"{name} must be (x, y) arrays or a batched tf.data.Dataset, got {type(data).__name__}")
+    x, y = (np.asarray(a, dtype=np.float32) for a in data)
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty: x has 0 samples")
+    if len(x) != len(y):
+        raise ValueError(f"{name}: x has {len(x)} samples but y has {len(y)}")
+    if y.ndim == 1:
+        y = y[:, None]
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size), len(x)
+
+
+def _loss_scale(optimizer) -> tf.Tensor | None:
+    """The factor the loss is multiplied by before differentiation, if any."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.dynamic_scale
+    return None
+
+
+def unscale_gradients(optimizer, grads: Sequence) -> list:
+    """Divide gradients of a loss-scaled objective by the scale, so clipping sees true values.
+
+    Clipping scaled gradients (the common mixed-precision bug) compares a
+    threshold with gradients 32768 times too large.
+    """
+    scale = _loss_scale(optimizer)
+    if scale is None:
+        return list(grads)
+    return [None if g is None else g / tf.cast(scale, g.dtype) for g in grads]
+
+
+def _rescale_gradients(optimizer, grads: Sequence) -> list:
+    # LossScaleOptimizer.apply divides by its scale (a power of two, so this is exact).
+    scale = _loss_scale(optimizer)
+    if scale is None:
+        return list(grads)
+    return [None if g is None else g * tf.cast(scale, g.dtype) for g in grads]
+
+
+def _metric_fns(metrics: Sequence[str | Callable]) -> dict[str, Callable]:
+    fns = {}
+    for m in metrics:
+        fn = keras.metrics.get(m) if isinstance(m, str) else m
+        fns[m if isinstance(m, str) else getattr(m, "__name__", type(m).__name__)] = fn
+    return fns
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def train(
+    model: keras.Model,
+    data,
+    *,
+    optimizer: keras.optimizers.Optimizer,
+    loss: str | Callable = "mse",
+    clipper: Clipper | str | None = None,
+    threshold: float | None = None,
+    epochs: int = 1,
+    batch_size: int = 32,
+    validation_data=None,
+    metrics: Sequence[str | Callable] = (),
+    shuffle: bool = True,
+    seed: int = 0,
+    nonfinite: str = "stop",
+    record_norms: bool = True,
+    record_layer_norms: bool = False,
+    steps_per_call: int = 100,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` with mini-batch gradient steps, clipping and full records.
+
+    Each step: loss and gradients under a ``GradientTape`` (loss scaled and the
+    gradients unscaled for a ``LossScaleOptimizer``), the global norm, the
+    clipper, then ``optimizer.apply``. Many steps run inside one compiled
+    ``tf.function`` call, traced once per run.
+
+    Args:
+      model: a built Keras model.
+      data: ``(x, y)`` numpy arrays (shuffled and batched here) or a batched
+        ``tf.data.Dataset`` of ``(x, y)`` (used as is).
+      optimizer: a Keras optimizer. Leave its ``clipnorm`` etc. unset when
+        passing a clipper, or the gradient is clipped twice.
+      loss: a Keras loss name or callable, averaged over the batch.
+      clipper: a ``Clipper`` or a method name for ``make_clipper``.
+      threshold: the threshold when ``clipper`` is a name.
+      epochs, batch_size: as in ``model.fit``.
+      validation_data: ``(x, y)`` or a Dataset, evaluated after every epoch.
+      metrics: Keras metric names or ``fn(y_true, y_pred)``, e.g. ``["mae"]``.
+      nonfinite: what to do with a non-finite loss or gradient: ``"stop"``
+        (default: do not apply it, stop, keep the history), ``"skip"`` (do not
+        apply it, count it, go on) or ``"raise"`` (``FloatingPointError``).
+      record_norms: record the norm after clipping (costs one reduction).
+      record_layer_norms: also record every variable's gradient norm.
+      steps_per_call: steps run per compiled call (records come back per call).
+      progress: show a progress bar.
+
+    Returns:
+      A ``History``. Interrupting the kernel returns what was recorded so far.
+
+    >>> from gradclip_helpers import make_regression, seed_mlp
+    >>> data = make_regression(n_samples=64, seed=0)
+    >>> h = train(seed_mlp(20, seed=0), (data.x_train, data.y_train),
+    ...           optimizer=keras.optimizers.SGD(0.01), clipper="global_norm",
+    ...           threshold=5.0, epochs=2, progress=False)
+    >>> h.steps, h.diverged_at, bool(h.clipped_norm.max() <= 5.0 * (1 + 1e-5))
+    (2, None, True)
+    """
+    if nonfinite not in NONFINITE_POLICIES:
+        raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
+    epochs = _check_positive_int("epochs", epochs)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    steps_per_call = _check_positive_int("steps_per_call", steps_per_call)
+    clipper = make_clipper(clipper, threshold)
+    if clipper.method != "none" and any(
+        getattr(getattr(optimizer, "inner_optimizer", optimizer), a, None)
+        for a in ("clipnorm", "clipvalue", "global_clipnorm")
+    ):
+        raise ValueError(
+            "the optimizer clips by itself (clipnorm/clipvalue/global_clipnorm is set) "
+            f"and clipper={clipper.method!r} would clip again; use one of the two"
+        )
+    dataset, n_samples = _as_dataset(data, batch_size, shuffle, seed, "data")
+    val_dataset = None
+    if validation_data is not None:
+        val_dataset, _ = _as_dataset(validation_data, max(batch_size, 256), False, seed, "validation_data")
+
+    loss_fn = keras.losses.get(loss)
+    metric_fns = _metric_fns(metrics)
+    variables = list(model.trainable_variables)
+    if not variables:
+        raise ValueError("the model has no trainable variables; build it first (e.g. with keras.Input)")
+    optimizer.build(variables)
+    is_loss_scaled = _loss_scale(optimizer) is not None
+    stop_on_nonfinite = nonfinite in ("stop", "raise")
+    n_vars = len(variables)
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss_value = tf.cast(tf.reduce_mean(loss_fn(y, y_pred)), tf.float32)
+            objective = optimizer.scale_loss(loss_value) if is_loss_scaled else loss_value
+        grads = unscale_gradients(optimizer, tape.gradient(objective, variables))
+        norm = global_norm(grads)
+        finite_loss = tf.math.is_finite(loss_value)
+        result = clipper.clip(grads, variables, norm=norm)
+        if is_loss_scaled:
+            # LossScaleOptimizer skips non-finite steps and lowers its scale itself.
+            apply = finite_loss
+        else:
+            apply = tf.logical_and(finite_loss, tf.math.is_finite(norm))
+        tf.cond(apply, lambda: _apply(result.grads), lambda: tf.no_op())
+        after = global_norm(result.grads) if record_norms else tf.constant(float("nan"))
+        per_var = (
+            tf.stack([global_norm([g]) for g in grads]) if record_layer_norms else tf.zeros([0])
+        )
+        metric_values = tf.stack(
+            [tf.cast(tf.reduce_mean(fn(y, y_pred)), tf.float32) for fn in metric_fns.values()]
+        ) if metric_fns else tf.zeros([0])
+        var_finite = tf.stack([
+            tf.constant(True) if g is None else tf.math.is_finite(global_norm([g])) for g in grads
+        ])
+        stop = tf.logical_and(tf.constant(stop_on_nonfinite), tf.logical_not(
+            tf.logical_and(finite_loss, tf.math.is_finite(norm)) if not is_loss_scaled else finite_loss
+        ))
+        return (loss_value, norm, after, result.clipped, apply, per_var, metric_values, var_finite), stop
+
+    def _apply(grads):
+        optimizer.apply(_rescale_gradients(optimizer, grads), variables)
+        return tf.no_op()
+
+    @tf.function
+    def run(iterator, max_steps):
+        spec = [tf.float32, tf.float32, tf.float32, tf.bool, tf.bool, tf.float32, tf.float32, tf.bool]
+        arrays = [tf.TensorArray(d, size=0, dynamic_size=True) for d in spec]
+        i = tf.constant(0)
+        stopped = tf.constant(False)
+        exhausted = tf.constant(False)
+        while i < max_steps and not stopped and not exhausted:
+            optional = iterator.get_next_as_optional()
+            if optional.has_value():
+                x, y = optional.get_value()
+                records, stopped = step(x, y)
+                arrays = [a.write(i, r) for a, r in zip(arrays, records)]
+                i += 1
+            else:
+                exhausted = True
+        return [a.stack() for a in arrays], i, stopped, exhausted
+
+    @tf.function
+    def evaluate(ds):
+        totals = tf.zeros([1 + len(metric_fns)])
+        count = tf.constant(0.0)
+        for x, y in ds:
+            y_pred = model(x, training=False)
+            values = [tf.reduce_mean(loss_fn(y, y_pred))] + [tf.reduce_mean(fn(y, y_pred)) for fn in metric_fns.values()]
+            n = tf.cast(tf.shape(x)[0], tf.float32)
+            totals += n * tf.cast(tf.stack(values), tf.float32)
+            count += n
+        return totals / count
+
+    recorded: list[list[np.ndarray]] = []
+    epoch_logs: dict[str, list[float]] = {"loss": []}
+    for name in metric_fns:
+        epoch_logs[name] = []
+    if val_dataset is not None:
+        epoch_logs["val_loss"] = []
+        for name in metric_fns:
+            epoch_logs[f"val_{name}"] = []
+
+    steps_per_epoch = math.ceil(n_samples / batch_size) if n_samples else None
+    total = steps_per_epoch * epochs if steps_per_epoch else None
+    bar = tqdm(total=total, disable=not progress, desc=f"train ({clipper.method})", leave=True)
+    interrupted = False
+    stopped = False
+    max_steps = tf.constant(steps_per_call)
+    try:
+        for _ in range(epochs):
+            iterator = iter(dataset)
+            epoch_start = sum(len(r[0]) for r in recorded)
+            exhausted = False
+            while not exhausted and not stopped:
+                arrays, count, stop_t, exhausted_t = run(iterator, max_steps)
+                recorded.append([a.numpy() for a in arrays])
+                stopped, exhausted = bool(stop_t), bool(exhausted_t)
+                bar.update(int(count))
+                if int(count):
+                    bar.set_postfix(loss=f"{recorded[-1][0][-1]:.4g}")
+            epoch_rows = [r for r in recorded]
+            losses = np.concatenate([r[0] for r in epoch_rows])[epoch_start:]
+            metrics_rows = np.concatenate([r[6] for r in epoch_rows])[epoch_start:]
+            epoch_logs["loss"].append(float(np.mean(losses)) if len(losses) else float("nan"))
+            for j, name in enumerate(metric_fns):
+                epoch_logs[name].append(float(np.mean(metrics_rows[:, j])) if len(losses) else float("nan"))
+            if val_dataset is not None:
+                values = evaluate(val_dataset).numpy()
+                epoch_logs["val_loss"].append(float(values[0]))
+                for j, name in enumerate(metric_fns):
+                    epoch_logs[f"val_{name}"].append(float(values[j + 1]))
+            if stopped:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn("training interrupted: returning the history recorded so far", RuntimeWarning, stacklevel=2)
+    finally:
+        bar.close()
+
+    columns = [np.concatenate([r[k] for r in recorded]) if recorded else np.zeros(0) for k in range(8)]
+    history = History(
+        loss=columns[0].astype(np.float32),
+        grad_norm=columns[1].astype(np.float32),
+        clipped_norm=columns[2].astype(np.float32),
+        clipped=columns[3].astype(bool),
+        applied=columns[4].astype(bool),
+        layer_norms=columns[5].reshape(-1, n_vars) if record_layer_norms else None,
+        variable_names=[v.path if hasattr(v, "path") else v.name for v in variables],
+        epochs={k: np.array(v) for k, v in epoch_logs.items()},
+        method=clipper.method,
+        threshold=clipper.threshold,
+        interrupted=interrupted,
+    )
+    if nonfinite == "raise" and stopped:
+        bad_step = history.steps - 1
+        finite_flags = columns[7][bad_step] if len(columns[7]) else []
+        names = [n for n, ok in zip(history.variable_names, finite_flags) if not ok]
+        raise FloatingPointError(
+            f"non-finite loss or gradient at step {bad_step} "
+            f"(loss={history.loss[bad_step]:.4g}); non-finite gradients for: {names or 'none (the loss)'}"
+        )
+    return history
+
+
+# --------------------------------------------------------------------------
+# The Keras path
+
+
+def make_optimizer(
+    name: str = "sgd", learning_rate: float = 0.01, clipper: Clipper | str | None = None,
+    threshold: float | None = None, **kwargs
+) -> keras.optimizers.Optimizer:
+    """A Keras optimizer that clips by itself, with the argument matching ``clipper``.
+
+    >>> opt = make_optimizer("sgd", 0.01, "norm", 5.0)
+    >>> type(opt).__name__, opt.clipnorm
+    ('SGD', 5.0)
+    """
+    clipper = make_clipper(clipper, threshold)
+    optimizer = keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate, **kwargs}})
+    clip_kwargs = clipper.keras_kwargs()
+    for key, value in clip_kwargs.items():
+        setattr(optimizer, key, value)
+    return optimizer
+
+
+class ClippingModel(keras.Model):
+    """Wraps a model so ``model.fit`` clips with any clipper and reports the gradient norm.
+
+    Its ``train_step`` follows the Keras 3 guide: ``compute_loss`` inside the
+    tape, ``optimizer.scale_loss`` for mixed precision, gradients unscaled
+    before clipping, and the metrics ``grad_norm`` (global norm before
+    clipping) and ``clip_rate`` (share of steps clipped) next to the loss.
+    The wrapped model's own variables are trained.
+
+    >>> from gradclip_helpers import seed_mlp
+    >>> m = ClippingModel(seed_mlp(20, seed=0), "global_norm", 5.0)
+    >>> m.compile(optimizer="sgd", loss="mse")
+    >>> logs = m.fit(np.ones((8, 20)), np.ones((8, 1)), verbose=0).history
+    >>> sorted(logs)
+    ['clip_rate', 'grad_norm', 'loss']
+    """
+
+    def __init__(self, model: keras.Model, clipper: Clipper | str | None = "none",
+                 threshold: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+        self.clipper = make_clipper(clipper, threshold)
+        self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
+        self.clip_rate_tracker = keras.metrics.Mean(name="clip_rate")
+
+    def call(self, inputs, training=False):
+        return self.model(inputs, training=training)
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        grads = unscale_gradients(self.optimizer, tape.gradient(scaled_loss, variables))
+        norm = global_norm(grads)
+        result = self.clipper.clip(grads, variables, norm=norm)
+        self.optimizer.apply(_rescale_gradients(self.optimizer, result.grads), variables)
+        self.grad_norm_tracker.update_state(norm)
+        self.clip_rate_tracker.update_state(tf.cast(result.clipped, tf.float32))
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            elif metric not in (self.grad_norm_tracker, self.clip_rate_tracker):
+                metric.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()

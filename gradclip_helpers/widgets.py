@@ -1,0 +1,131 @@
+"""ipywidgets that redraw the course's figures when a control moves.
+
+Each builder returns a ``FigureExplorer``: a widget holding its controls
+(``explorer.controls["clip_value"]``), an ``Output`` area and the figures it
+last drew (``explorer.figures``). Setting a control's ``.value`` from Python
+redraws exactly as moving it in the browser does, which is how the tests
+drive them. A draw that fails shows its error in the widget and keeps the
+previous figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+from IPython.display import clear_output, display
+from matplotlib.figure import Figure
+
+from . import plots
+from .diagnostics import fit_growth_rate, layer_gradient_norms, predicted_growth_rate
+from .models import deep_mlp
+
+DrawFn = Callable[..., Figure | Sequence[Figure]]
+
+
+class FigureExplorer(widgets.VBox):
+    """Controls above an output area; any control change calls ``draw(**values)`` again."""
+
+    def __init__(self, draw: DrawFn, **controls: widgets.ValueWidget):
+        self.draw = draw
+        self.controls = controls
+        self.output = widgets.Output()
+        self.message = widgets.HTML()
+        self.figures: list[Figure] = []
+        self.draw_count = 0
+        self.error: str | None = None
+        super().__init__([widgets.HBox(list(controls.values())), self.message, self.output])
+        for control in controls.values():
+            control.observe(self._on_change, names="value")
+        self.redraw()
+
+    @property
+    def values(self) -> dict[str, object]:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def _on_change(self, _change) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw with the current control values; show an error instead of raising."""
+        try:
+            result = self.draw(**self.values)
+        except Exception as exc:  # shown to the learner, previous figures kept
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.message.value = f"<span style='color:#D55E00'>{self.error}</span>"
+            return
+        self.error = None
+        self.message.value = ""
+        self.figures = [result] if isinstance(result, Figure) else list(result)
+        self.draw_count += 1
+        with self.output:
+            clear_output(wait=True)
+            display(*self.figures)
+
+
+def _slider(cls, description: str, value, lo, hi, step, **kwargs):
+    return cls(value=value, min=lo, max=hi, step=step, description=description,
+               continuous_update=False, style={"description_width": "initial"}, **kwargs)
+
+
+def layer_norm_explorer(depth: int = 30, weight_scale: float = 2.0, width: int = 128,
+                        activation: str = "tanh", seed: int = 0) -> FigureExplorer:
+    """Sliders for depth and initial weight scale of a deep MLP; redraws per-layer gradient norms."""
+
+    def draw(depth: int, weight_scale: float) -> Figure:
+        norms = layer_gradient_norms(deep_mlp(depth, width, activation, weight_scale, seed=seed), seed=seed)
+        label = f"{activation}, g = {weight_scale:.2f}, depth {depth}"
+        predicted = {label: predicted_growth_rate(activation, weight_scale)}
+        measured = fit_growth_rate(norms, first=min(4, depth - 2), last=max(depth - 4, 2)) if depth >= 3 else float("nan")
+        return plots.plot_layer_norms(
+            {label: norms}, predicted=predicted,
+            title=f"measured growth x{measured:.3f} per layer, predicted x{predicted[label]:.3f}",
+        )
+
+    return FigureExplorer(
+        draw,
+        depth=_slider(widgets.IntSlider, "depth", depth, 3, 60, 1),
+        weight_scale=_slider(widgets.FloatSlider, "weight scale g", weight_scale, 0.5, 4.0, 0.1),
+    )
+
+
+def value_clip_explorer(grad_entries: np.ndarray, clip_value: float = 1.0,
+                        vector: Sequence[float] = (3.0, 1.0)) -> FigureExplorer:
+    """A clip-value slider that redraws the 2-D clipping picture and the histogram of ``grad_entries``."""
+    entries = np.ravel(np.asarray(grad_entries, dtype=float))
+    top = float(max(np.abs(entries).max(), 2 * clip_value))
+
+    def draw(clip_value: float) -> list[Figure]:
+        return [plots.plot_clip_2d(vector, clip_value), plots.plot_value_histogram(entries, clip_value)]
+
+    return FigureExplorer(
+        draw,
+        clip_value=_slider(widgets.FloatLogSlider, "clip value", clip_value,
+                           np.log10(top) - 3, np.log10(top), 0.1, base=10),
+    )
+
+
+def threshold_explorer(run: Callable[[float], object], threshold: float = 5.0,
+                       low: float = 0.1, high: float = 1000.0, baseline: object | None = None) -> FigureExplorer:
+    """A threshold slider that trains again with ``run(threshold)`` and redraws loss and norms.
+
+    Args:
+      run: trains and returns a ``History`` for a threshold.
+      baseline: an optional ``History`` drawn next to every run (e.g. no clipping).
+    """
+
+    def draw(threshold: float) -> Figure:
+        history = run(threshold)
+        runs = {"clipped": history} if baseline is None else {"baseline": baseline, "clipped": history}
+        outcome = "diverges" if history.diverged else f"final loss {history.final_loss:.4g}"
+        return plots.plot_norm_traces(
+            runs, threshold=threshold,
+            title=f"threshold {threshold:.3g}: clipped on {history.clip_fraction:.0%} of steps, {outcome}",
+        )
+
+    return FigureExplorer(
+        draw,
+        threshold=_slider(widgets.FloatLogSlider, "threshold", threshold,
+                          np.log10(low), np.log10(high), 0.1, base=10),
+    )
