@@ -47,14 +47,15 @@ def fit_growth_rate(norms: Sequence[float], first: int = 0, last: int | None = N
     >>> round(fit_growth_rate([8.0, 4.0, 2.0, 1.0]), 6)
     2.0
     """
-    y = np.log(np.asarray(norms, dtype=np.float64)[first:last])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(np.asarray(norms, dtype=np.float64)[first:last])
     if len(y) < 2 or not np.all(np.isfinite(y)):
         raise ValueError("need at least two finite, positive norms to fit a growth rate")
     slope = np.polyfit(np.arange(len(y)), y, 1)[0]
     return float(np.exp(-slope))
 
 
-def predicted_growth_rate(activation: str, weight_scale: float, n_points: int = 101) -> float:
+def predicted_growth_rate(activation: str, weight_scale: float, n_points: int = 301) -> float:
     """Mean-field prediction ``sqrt(chi_1)`` of the per-layer gradient growth.
 
     For kernels ``N(0, g^2/n)``: ``chi_1 = g^2`` (linear), ``g^2 / 2`` (relu),

@@ -47,6 +47,7 @@ class History:
     method: str = "none"
     threshold: float | None = None
     interrupted: bool = False
+    traces: int = 0  # how often the compiled step was traced (1 = no retracing)
 
     @property
     def steps(self) -> int:
@@ -88,7 +89,7 @@ class History:
         out["variable_names"] = list(self.variable_names)
         out["epochs"] = {k: v.tolist() for k, v in self.epochs.items()}
         out.update(method=self.method, threshold=self.threshold, interrupted=self.interrupted,
-                   diverged_at=self.diverged_at)
+                   diverged_at=self.diverged_at, traces=self.traces)
         return out
 
 
@@ -365,6 +366,7 @@ def train(
         method=clipper.method,
         threshold=clipper.threshold,
         interrupted=interrupted,
+        traces=run.experimental_get_tracing_count(),
     )
     if nonfinite == "raise" and stopped:
         bad_step = history.steps - 1
