@@ -267,7 +267,7 @@ def train(
         ) if metric_fns else tf.zeros([0])
         var_finite = tf.stack([
             tf.constant(True) if g is None else tf.math.is_finite(global_norm([g])) for g in grads
-        ])
+        ]) if nonfinite == "raise" else tf.zeros([0], tf.bool)
         stop = tf.logical_and(tf.constant(stop_on_nonfinite), tf.logical_not(
             tf.logical_and(finite_loss, tf.math.is_finite(norm)) if not is_loss_scaled else finite_loss
         ))
@@ -306,6 +306,12 @@ def train(
             totals += n * tf.cast(tf.stack(values), tf.float32)
             count += n
         return totals / count
+
+    # Each train() call compiles its own two functions, once each (tested).
+    # TensorFlow counts traces by source line across calls and would warn about
+    # "frequent retracing" after a few runs in one notebook; that is not the case.
+    for fn in (run, evaluate):
+        fn._omit_frequent_tracing_warning = True
 
     recorded: list[list[np.ndarray]] = []
     epoch_logs: dict[str, list[float]] = {"loss": []}
