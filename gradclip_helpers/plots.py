@@ -47,6 +47,20 @@ def _figure(ncols: int = 1, figsize: tuple[float, float] = FIGSIZE) -> tuple[Fig
     return fig, list(axes)
 
 
+def _run_colors(histories: Mapping[str, object]) -> dict[str, str]:
+    """Each run's colour: its method's, or a distinct extra colour if an earlier run has that method."""
+    colors, used, extra = {}, set(), 0
+    for name, h in histories.items():
+        method = getattr(h, "method", name)
+        if method in used:
+            colors[name] = _EXTRA_COLORS[extra % len(_EXTRA_COLORS)]
+            extra += 1
+        else:
+            colors[name] = method_color(method, extra)
+            used.add(method)
+    return colors
+
+
 def _label(name: str, history) -> str:
     method = getattr(history, "method", name)
     threshold = getattr(history, "threshold", None)
@@ -68,8 +82,9 @@ def plot_loss(histories: Mapping[str, object] | object, title: str | None = None
     if per not in ("step", "epoch"):
         raise ValueError(f"per must be 'step' or 'epoch', got {per!r}")
     fig, (ax,) = _figure() if ax is None else (ax.figure, [ax])
+    colors = _run_colors(histories)
     for i, (name, h) in enumerate(histories.items()):
-        color = method_color(getattr(h, "method", name), i)
+        color = colors[name]
         if per == "step":
             y = np.asarray(h.loss, dtype=float)
             x = np.arange(len(y))
@@ -105,9 +120,12 @@ def plot_grad_norms(history, threshold: float | None = None, title: str | None =
     after = np.asarray(history.clipped_norm, dtype=float)
     steps = np.arange(len(before))
     ok = np.isfinite(before)
-    ax.plot(steps[ok], before[ok], color="#999999", lw=1.2, label="before clipping")
-    ok = np.isfinite(after)
-    ax.plot(steps[ok], after[ok], color=color, lw=1.5, label="after clipping")
+    if history.method == "none":
+        ax.plot(steps[ok], before[ok], color=color, lw=1.5, label="gradient norm (no clipping)")
+    else:
+        ax.plot(steps[ok], before[ok], color="#999999", lw=1.2, label="before clipping")
+        ok = np.isfinite(after)
+        ax.plot(steps[ok], after[ok], color=color, lw=1.5, label="after clipping")
     threshold = history.threshold if threshold is None else threshold
     if threshold is not None and history.method in ("global_norm", "none"):
         ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:g}")
@@ -148,9 +166,9 @@ def plot_layer_norms(norms_by_label: Mapping[str, Sequence[float]],
     return fig
 
 
-def plot_value_histogram(before: np.ndarray, clip_value: float, bins: int = 60) -> Figure:
+def plot_value_histogram(entries: np.ndarray, clip_value: float, bins: int = 60) -> Figure:
     """Distribution of gradient entries before and after value clipping at ``clip_value``."""
-    before = np.ravel(np.asarray(before, dtype=float))
+    before = np.ravel(np.asarray(entries, dtype=float))
     after = np.clip(before, -clip_value, clip_value)
     share = float(np.mean(np.abs(before) > clip_value))
     fig, (ax,) = _figure()
@@ -210,10 +228,11 @@ def plot_norm_traces(histories: Mapping[str, object], threshold: float | None = 
     """Side by side: loss per step, and the global norm before clipping per step, for several runs."""
     fig, (ax_loss, ax_norm) = _figure(ncols=2, figsize=(10.0, 3.6))
     plot_loss(histories, ax=ax_loss)
-    for i, (name, h) in enumerate(histories.items()):
+    colors = _run_colors(histories)
+    for name, h in histories.items():
         norms = np.asarray(h.grad_norm, dtype=float)
         ok = np.isfinite(norms)
-        ax_norm.plot(np.arange(len(norms))[ok], norms[ok], color=method_color(h.method, i),
+        ax_norm.plot(np.arange(len(norms))[ok], norms[ok], color=colors[name],
                      lw=1.2, label=_label(name, h))
     if threshold is not None:
         ax_norm.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:g}")
@@ -222,6 +241,98 @@ def plot_norm_traces(histories: Mapping[str, object], threshold: float | None = 
     ax_norm.set_ylabel("global norm before clipping")
     ax_norm.legend(fontsize=8)
     ax_norm.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_tensor_norms(norms_by_method: Mapping[str, Sequence[float]], names: Sequence[str],
+                      threshold: float | None = None, title: str | None = None) -> Figure:
+    """Grouped bars: the L2 norm of every variable's gradient, one colour per clipping method.
+
+    Math: bar ``k`` of a group is ``||g_k||``. Per-tensor clipping caps each
+    bar at ``c`` on its own (the ratios between bars change, and so does the
+    direction); global clipping multiplies every bar by the same
+    ``c / max(||g||, c)`` (the ratios and the direction are kept).
+
+    Args:
+      norms_by_method: a method name (``"none"``, ``"norm"``, ``"global_norm"``)
+        or any label -> one norm per variable, in the order of ``names``.
+      names: the variable names, e.g. ``[v.path for v in model.trainable_variables]``.
+      threshold: drawn as a dotted line when given.
+      title: the figure title (state the finding).
+
+    Returns:
+      A ``Figure``, log-scale y axis, one bar container per entry of ``norms_by_method``.
+
+    >>> fig = plot_tensor_norms({"none": [3.0, 4.0], "norm": [1.0, 1.0]}, ["kernel", "bias"], threshold=1.0)
+    >>> [len(bars) for bars in fig.axes[0].containers]
+    [2, 2]
+    """
+    names = list(names)
+    x = np.arange(len(names))
+    width = 0.8 / max(len(norms_by_method), 1)
+    fig, (ax,) = _figure()
+    for i, (method, norms) in enumerate(norms_by_method.items()):
+        norms = np.asarray(norms, dtype=float)
+        if norms.shape != (len(names),):
+            raise ValueError(f"norms_by_method[{method!r}] has {norms.size} norms for {len(names)} names")
+        offset = (i - (len(norms_by_method) - 1) / 2) * width
+        ax.bar(x + offset, norms, width, color=method_color(method, i), label=METHOD_LABELS.get(method, method))
+    if threshold is not None:
+        ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:g}")
+    ax.set_xticks(x, names, rotation=15, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("gradient norm of the variable")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_step_lengths(histories: Mapping[str, object], learning_rates: Mapping[str, float] | float,
+                      title: str | None = None) -> Figure:
+    """Side by side: loss per step, and the plain-SGD step length ``lr * ||clipped g||`` per step.
+
+    Math: an SGD step (no momentum) moves the weights by ``lr * g_hat``, so its
+    length is ``lr * ||g_hat||``, at most ``lr * c`` under global-norm clipping
+    at ``c``: the threshold is a cap on the step length, drawn dotted for each
+    clipped run. One colour per run (not per method), so several runs of the
+    same method can be told apart.
+
+    Args:
+      histories: label -> ``History`` (uses ``loss``, ``clipped_norm``,
+        ``method``, ``threshold``).
+      learning_rates: label -> learning rate, or one learning rate for all runs.
+      title: the figure title (state the finding).
+
+    >>> from types import SimpleNamespace
+    >>> run = SimpleNamespace(loss=np.array([4.0, 2.0]), clipped_norm=np.array([5.0, 5.0]),
+    ...                       method="global_norm", threshold=5.0)
+    >>> fig = plot_step_lengths({"lr 0.01": run}, 0.01)
+    >>> fig.axes[1].lines[0].get_ydata().tolist()
+    [0.05, 0.05]
+    """
+    colors = ["#0072B2", "#E69F00", "#009E73", *_EXTRA_COLORS]
+    fig, (ax_loss, ax_step) = _figure(ncols=2, figsize=(10.0, 3.6))
+    for i, (label, h) in enumerate(histories.items()):
+        lr = learning_rates[label] if isinstance(learning_rates, Mapping) else learning_rates
+        color = colors[i % len(colors)]
+        loss = np.asarray(h.loss, dtype=float)
+        step = lr * np.asarray(h.clipped_norm, dtype=float)
+        for ax, y in ((ax_loss, loss), (ax_step, step)):
+            ok = np.isfinite(y)
+            ax.plot(np.arange(len(y))[ok], y[ok], color=color, lw=1.2, label=label)
+        if h.method == "global_norm" and h.threshold is not None:
+            ax_step.axhline(lr * h.threshold, color=color, ls=":", lw=1.5, label=f"cap lr x c = {lr * h.threshold:.3g}")
+    for ax, ylabel in ((ax_loss, "training loss (MSE)"), (ax_step, "SGD step length lr x ||clipped g||")):
+        ax.set_yscale("log")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+    ax_loss.legend(fontsize=8)
+    ax_step.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     return fig

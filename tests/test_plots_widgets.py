@@ -101,3 +101,13 @@ def test_threshold_explorer_retrains_and_errors_are_shown(runs):
     w.controls["threshold"].value = 500.0
     assert w.error and "too large" in w.message.value
     assert w.figures is shown  # previous figures kept
+
+
+def test_runs_sharing_a_method_get_distinct_colours(runs):
+    fig = gh.plot_loss({"sgd": runs["none"], "adam": runs["none"]})
+    assert len({fig.axes[0].lines[0].get_color(), fig.axes[0].lines[2].get_color()}) == 2
+
+
+def test_unclipped_norm_plot_has_one_line(runs):
+    fig = gh.plot_grad_norms(runs["none"])
+    assert [line.get_label() for line in fig.axes[0].lines][:1] == ["gradient norm (no clipping)"]
