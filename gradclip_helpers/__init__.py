@@ -27,6 +27,7 @@ from .clipping import (  # noqa: E402
     make_clipper,
     register_clipper,
 )
+from .adaptive import AGCClipper, AutoClipClipper, ZClipClipper, percentile, unitwise_norm  # noqa: E402
 from .data import RegressionData, load_diabetes, make_regression, standardize  # noqa: E402
 from .diagnostics import (  # noqa: E402
     cosine_similarity,
@@ -56,6 +57,7 @@ from .plots import (  # noqa: E402
     plot_norm_traces,
     plot_value_histogram,
 )
+from .plots import plot_step_lengths, plot_tensor_norms  # noqa: E402  (notebook 03)
 from .widgets import FigureExplorer, layer_norm_explorer, threshold_explorer, value_clip_explorer  # noqa: E402
 
 __version__ = "0.1.0"
@@ -64,6 +66,8 @@ __all__ = [
     "METHOD_COLORS", "FigureExplorer", "layer_norm_explorer", "threshold_explorer",
     "value_clip_explorer", "plot_clip_2d", "plot_grad_norms", "plot_layer_norms", "plot_loss",
     "plot_norm_traces", "plot_value_histogram", "plots", "widgets",
+    "plot_step_lengths", "plot_tensor_norms",
+    "AGCClipper", "AutoClipClipper", "ZClipClipper", "percentile", "unitwise_norm",
     "CLIPPERS", "ClipResult", "Clipper", "ClippingModel", "GlobalNormClipper", "History",
     "NONFINITE_POLICIES", "NoClipper", "NormClipper", "RegressionData", "ValueClipper",
     "check_threshold", "clip_by_global_norm", "clip_by_norm", "clip_by_value", "cosine_similarity",
