@@ -27,7 +27,6 @@ def quiet_tensorflow_import() -> None:
     try:
         os.dup2(devnull, 2)
         import tensorflow  # noqa: F401
-        tensorflow.constant(0.0) + 0.0  # device initialisation logs happen on first use
     finally:
         os.dup2(saved, 2)
         os.close(devnull)

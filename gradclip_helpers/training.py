@@ -156,6 +156,97 @@ def _check_positive_int(name: str, value: object) -> int:
     return int(value)
 
 
+def _loss_sum(fn: Callable, y, y_pred) -> tf.Tensor:
+    """Sum over the batch of a per-example loss (or mean-reduced loss times the batch size)."""
+    values = tf.cast(fn(y, y_pred), tf.float32)
+    if values.shape.rank:
+        return tf.reduce_sum(values)
+    return values * tf.cast(tf.shape(y_pred)[0], tf.float32)
+
+
+def _add(a: list, b: list) -> list:
+    return [None if x is None else x + y for x, y in zip(a, b)]
+
+
+def _make_step(model, optimizer, variables, loss_fn, metric_fns, clipper, *, accumulation_steps,
+               nonfinite, record_norms, record_layer_norms):
+    """The per-replica training step: gradients, all-reduce, records, clip, apply.
+
+    Returns records ``(loss, norm, clipped_norm, clipped, applied, layer_norms,
+    metrics, finite_per_variable, stop)``, identical on every replica.
+    """
+    is_loss_scaled = _loss_scale(optimizer) is not None
+
+    def shares(x, y, denominator):
+        # This (micro-)batch's share of the full-batch mean loss, and its gradient.
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss_share = _loss_sum(loss_fn, y, y_pred) / denominator
+            objective = optimizer.scale_loss(loss_share) if is_loss_scaled else loss_share
+        grads = unscale_gradients(optimizer, tape.gradient(objective, variables))
+        metric_shares = [_loss_sum(fn, y, y_pred) / denominator for fn in metric_fns]
+        return loss_share, grads, metric_shares
+
+    def step(x, y):
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync
+        reduce = context.all_reduce if replicas > 1 else (lambda _op, value: value)
+        denominator = reduce("sum", tf.cast(tf.shape(x)[0], tf.float32))
+        size = (tf.shape(x)[0] + accumulation_steps - 1) // accumulation_steps
+        loss_share, grads, metric_shares = shares(x[:size], y[:size], denominator)
+        for k in range(1, accumulation_steps):
+            more = shares(x[k * size:(k + 1) * size], y[k * size:(k + 1) * size], denominator)
+            loss_share, grads = loss_share + more[0], _add(grads, more[1])
+            metric_shares = [a + b for a, b in zip(metric_shares, more[2])]
+        # Clip after the all-reduce: every replica holds the same full-batch gradient.
+        loss_value = reduce("sum", loss_share)
+        present = [i for i, g in enumerate(grads) if g is not None]
+        reduced = reduce("sum", [grads[i] for i in present]) if present else []
+        grads = list(grads)
+        for i, g in zip(present, reduced):
+            grads[i] = g
+        metric_values = tf.stack(reduce("sum", metric_shares)) if metric_shares else tf.zeros([0])
+
+        norm = global_norm(grads)
+        finite_loss = tf.math.is_finite(loss_value)
+        finite = tf.logical_and(finite_loss, tf.math.is_finite(norm))
+        result = clipper.clip(grads, variables, norm=norm)
+        # A LossScaleOptimizer skips non-finite gradients and lowers its scale by itself.
+        apply = finite_loss if is_loss_scaled else finite
+
+        # Keras sums the replicas' gradients again inside apply(); each holds the full sum.
+        update = _rescale_gradients(optimizer, [None if g is None else g / replicas for g in result.grads])
+
+        def apply_update(grads=update):
+            optimizer.apply(grads, variables)
+            return tf.constant(True)
+
+        if replicas > 1 and not tf.__internal__.distribute.strategy_supports_no_merge_call():
+            # A cond whose branch synchronises replicas must run in cross-replica
+            # context (as in Keras' LossScaleOptimizer).
+            def cross_replica(distribution, flag, grads):
+                def call():
+                    distribution.extended.call_for_each_replica(apply_update, args=(grads,))
+                    return tf.constant(True)
+
+                flag = distribution.experimental_local_results(flag)[0]
+                tf.cond(flag, call, lambda: tf.constant(False))
+
+            context.merge_call(cross_replica, args=(apply, update))
+        else:
+            tf.cond(apply, apply_update, lambda: tf.constant(False))
+        after = global_norm(result.grads) if record_norms else tf.constant(float("nan"))
+        per_var = tf.stack([global_norm([g]) for g in grads]) if record_layer_norms else tf.zeros([0])
+        var_finite = tf.stack([
+            tf.constant(True) if g is None else tf.math.is_finite(global_norm([g])) for g in grads
+        ]) if nonfinite == "raise" else tf.zeros([0], tf.bool)
+        stop = tf.logical_and(tf.constant(nonfinite in ("stop", "raise")),
+                              tf.logical_not(finite_loss if is_loss_scaled else finite))
+        return [loss_value, norm, after, result.clipped, apply, per_var, metric_values, var_finite, stop]
+
+    return step
+
+
 def train(
     model: keras.Model,
     data,
@@ -174,6 +265,8 @@ def train(
     record_norms: bool = True,
     record_layer_norms: bool = False,
     steps_per_call: int = 100,
+    accumulation_steps: int = 1,
+    strategy: tf.distribute.Strategy | None = None,
     progress: bool = True,
 ) -> History:
     """Train ``model`` with mini-batch gradient steps, clipping and full records.
@@ -201,6 +294,13 @@ def train(
       record_norms: record the norm after clipping (costs one reduction).
       record_layer_norms: also record every variable's gradient norm.
       steps_per_call: steps run per compiled call (records come back per call).
+      accumulation_steps: split each batch into this many micro-batches and
+        accumulate their gradients; clipping then acts once, on the
+        accumulated gradient, exactly as on one large batch.
+      strategy: a ``tf.distribute`` strategy whose scope built the model and
+        optimizer. Gradients are all-reduced first, so every replica clips the
+        full-batch gradient (Keras 3's ``global_clipnorm`` clips each replica's
+        share before the all-reduce).
       progress: show a progress bar.
 
     Returns:
@@ -238,44 +338,21 @@ def train(
     variables = list(model.trainable_variables)
     if not variables:
         raise ValueError("the model has no trainable variables; build it first (e.g. with keras.Input)")
-    optimizer.build(variables)
-    is_loss_scaled = _loss_scale(optimizer) is not None
-    stop_on_nonfinite = nonfinite in ("stop", "raise")
+    if strategy is not None and not strategy.extended.variable_created_in_scope(getattr(variables[0], "value", variables[0])):
+        raise ValueError("with a strategy, build the model and optimizer inside strategy.scope()")
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync > 1:
+        dataset = strategy.experimental_distribute_dataset(dataset)
+    if not optimizer.built:
+        with strategy.scope():
+            optimizer.build(variables)
     n_vars = len(variables)
+    step = _make_step(model, optimizer, variables, loss_fn, list(metric_fns.values()), clipper,
+                      accumulation_steps=_check_positive_int("accumulation_steps", accumulation_steps),
+                      nonfinite=nonfinite, record_norms=record_norms, record_layer_norms=record_layer_norms)
 
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            loss_value = tf.cast(tf.reduce_mean(loss_fn(y, y_pred)), tf.float32)
-            objective = optimizer.scale_loss(loss_value) if is_loss_scaled else loss_value
-        grads = unscale_gradients(optimizer, tape.gradient(objective, variables))
-        norm = global_norm(grads)
-        finite_loss = tf.math.is_finite(loss_value)
-        result = clipper.clip(grads, variables, norm=norm)
-        if is_loss_scaled:
-            # LossScaleOptimizer skips non-finite steps and lowers its scale itself.
-            apply = finite_loss
-        else:
-            apply = tf.logical_and(finite_loss, tf.math.is_finite(norm))
-        tf.cond(apply, lambda: _apply(result.grads), lambda: tf.no_op())
-        after = global_norm(result.grads) if record_norms else tf.constant(float("nan"))
-        per_var = (
-            tf.stack([global_norm([g]) for g in grads]) if record_layer_norms else tf.zeros([0])
-        )
-        metric_values = tf.stack(
-            [tf.cast(tf.reduce_mean(fn(y, y_pred)), tf.float32) for fn in metric_fns.values()]
-        ) if metric_fns else tf.zeros([0])
-        var_finite = tf.stack([
-            tf.constant(True) if g is None else tf.math.is_finite(global_norm([g])) for g in grads
-        ]) if nonfinite == "raise" else tf.zeros([0], tf.bool)
-        stop = tf.logical_and(tf.constant(stop_on_nonfinite), tf.logical_not(
-            tf.logical_and(finite_loss, tf.math.is_finite(norm)) if not is_loss_scaled else finite_loss
-        ))
-        return (loss_value, norm, after, result.clipped, apply, per_var, metric_values, var_finite), stop
-
-    def _apply(grads):
-        optimizer.apply(_rescale_gradients(optimizer, grads), variables)
-        return tf.no_op()
+    def first_replica(values):
+        return [strategy.experimental_local_results(v)[0] for v in values]
 
     @tf.function
     def run(iterator, max_steps):
@@ -288,7 +365,8 @@ def train(
             optional = iterator.get_next_as_optional()
             if optional.has_value():
                 x, y = optional.get_value()
-                records, stopped = step(x, y)
+                records = first_replica(strategy.run(step, args=(x, y)))
+                stopped = records.pop()
                 arrays = [a.write(i, r) for a, r in zip(arrays, records)]
                 i += 1
             else:

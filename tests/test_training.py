@@ -209,3 +209,42 @@ def test_make_optimizer():
     opt = gh.make_optimizer("adam", 1e-3, "global_norm", 1.0)
     assert isinstance(opt, keras.optimizers.Adam) and opt.global_clipnorm == 1.0
     assert gh.make_optimizer("sgd", 0.1).clipnorm is None
+
+
+@pytest.mark.parametrize("method", ["value", "norm", "global_norm"])
+def test_accumulation_clips_once_like_one_large_batch(data, method):
+    xy = (data.x_train[:128], data.y_train[:128])
+    big, accumulated = gh.seed_mlp(20, seed=3), gh.seed_mlp(20, seed=3)
+    common = dict(clipper=method, threshold=1.0, epochs=2, batch_size=64, shuffle=False, progress=False)
+    h1 = gh.train(big, xy, optimizer=keras.optimizers.SGD(0.01), **common)
+    h4 = gh.train(accumulated, xy, optimizer=keras.optimizers.SGD(0.01), accumulation_steps=4, **common)
+    assert h1.steps == h4.steps == 4
+    np.testing.assert_allclose(h1.grad_norm, h4.grad_norm, rtol=1e-5)
+    np.testing.assert_allclose(h1.loss, h4.loss, rtol=1e-5)
+    for a, b in zip(big.get_weights(), accumulated.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_strategy_must_own_the_model(data):
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with pytest.raises(ValueError, match="strategy.scope"):
+        _sgd_run(data, strategy=strategy)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_clips_after_the_all_reduce():
+    """Two logical CPUs: train() clips the same global norm as one device; Keras 3 does not."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("distributed_check.py")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert result["norm_mirrored"] == pytest.approx(result["norm_single"], rel=1e-6)
+    assert result["max_weight_diff"] < 1e-6
+    assert result["keras_update_norm_single"] == pytest.approx(1.0, rel=1e-5)
+    # Measured fact (Keras 3.15): global_clipnorm clips each replica's gradient before summing.
+    assert result["keras_update_norm_mirrored"] > 1.2
