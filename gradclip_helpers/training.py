@@ -143,9 +143,25 @@ def _rescale_gradients(optimizer, grads: Sequence) -> list:
 
 
 def _metric_fns(metrics: Sequence[str | Callable]) -> dict[str, Callable]:
+    """Stateless per-example functions ``fn(y_true, y_pred)`` by name.
+
+    Keras ``Metric`` objects keep a running mean across calls, which would mix
+    batches and epochs; ``train()`` averages per epoch itself, so it takes
+    plain functions (``"mae"`` resolves to ``keras.losses.mean_absolute_error``).
+    """
     fns = {}
     for m in metrics:
-        fn = keras.metrics.get(m) if isinstance(m, str) else m
+        fn = m
+        if isinstance(m, str):
+            try:
+                fn = keras.losses.get(m)
+            except ValueError:
+                fn = keras.metrics.get(m)
+        if isinstance(fn, keras.metrics.Metric) or not callable(fn):
+            raise ValueError(
+                f"metric {m!r} must be a function fn(y_true, y_pred) or the name of one "
+                "(e.g. 'mae'), not a stateful keras.metrics.Metric"
+            )
         fns[m if isinstance(m, str) else getattr(m, "__name__", type(m).__name__)] = fn
     return fns
 

@@ -248,3 +248,14 @@ def test_mirrored_strategy_clips_after_the_all_reduce():
     assert result["keras_update_norm_single"] == pytest.approx(1.0, rel=1e-5)
     # Measured fact (Keras 3.15): global_clipnorm clips each replica's gradient before summing.
     assert result["keras_update_norm_mirrored"] > 1.2
+
+
+def test_metrics_are_exact_per_epoch_and_validation(data):
+    model = gh.seed_mlp(20, seed=0)
+    h = gh.train(model, (data.x_train, data.y_train), optimizer=keras.optimizers.SGD(0.01), clipper="global_norm",
+                 threshold=5.0, epochs=3, metrics=["mae"], validation_data=(data.x_test, data.y_test), progress=False)
+    predicted = model.predict(data.x_test, verbose=0)
+    assert h.epochs["val_mae"][-1] == pytest.approx(np.mean(np.abs(predicted - data.y_test)), rel=1e-4)
+    assert h.epochs["val_loss"][-1] == pytest.approx(np.mean((predicted - data.y_test) ** 2), rel=1e-4)
+    with pytest.raises(ValueError, match="stateful"):
+        _sgd_run(data, metrics=[keras.metrics.MeanAbsoluteError()])
