@@ -41,6 +41,7 @@ from .models import deep_mlp, seed_mlp  # noqa: E402
 from .training import (  # noqa: E402
     NONFINITE_POLICIES,
     ClippingModel,
+    Trainer,
     History,
     make_optimizer,
     train,
@@ -68,7 +69,7 @@ __all__ = [
     "plot_norm_traces", "plot_value_histogram", "plots", "widgets",
     "plot_step_lengths", "plot_tensor_norms",
     "AGCClipper", "AutoClipClipper", "ZClipClipper", "percentile", "unitwise_norm",
-    "CLIPPERS", "ClipResult", "Clipper", "ClippingModel", "GlobalNormClipper", "History",
+    "CLIPPERS", "ClipResult", "Clipper", "ClippingModel", "GlobalNormClipper", "Trainer", "History",
     "NONFINITE_POLICIES", "NoClipper", "NormClipper", "RegressionData", "ValueClipper",
     "check_threshold", "clip_by_global_norm", "clip_by_norm", "clip_by_value", "cosine_similarity",
     "deep_mlp", "fit_growth_rate", "flatten", "global_norm", "gradients", "layer_gradient_norms",

@@ -11,6 +11,8 @@ article's ``compiled_loss`` is deprecated). Nothing here plots.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -263,6 +265,269 @@ def _make_step(model, optimizer, variables, loss_fn, metric_fns, clipper, *, acc
     return step
 
 
+class _SummaryLogger:
+    """Writes the records of ``train(..., log_dir=...)`` as TensorBoard summaries."""
+
+    def __init__(self, log_dir: str, variable_names: list[str]):
+        try:
+            os.makedirs(log_dir, exist_ok=True)
+            with tempfile.TemporaryFile(dir=log_dir):
+                pass
+        except OSError as exc:
+            raise ValueError(f"log_dir {str(log_dir)!r} cannot be written: {exc}") from None
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.variable_names = variable_names
+
+    def steps(self, first_step: int, rows: list[np.ndarray]) -> None:
+        loss, before, after, clipped, _applied, layer_norms = rows[:6]
+        with self.writer.as_default():
+            for i in range(len(loss)):
+                step = first_step + i
+                tf.summary.scalar("loss", loss[i], step=step)
+                tf.summary.scalar("grad_norm/before_clipping", before[i], step=step)
+                tf.summary.scalar("grad_norm/after_clipping", after[i], step=step)
+                tf.summary.scalar("grad_norm/clipped", float(clipped[i]), step=step)
+                tf.summary.histogram("grad_norm/per_variable", layer_norms[i], step=step)
+        self.writer.flush()
+
+    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        with self.writer.as_default():
+            for name, value in logs.items():
+                tf.summary.scalar(f"epoch/{name}", value, step=epoch)
+        self.writer.flush()
+
+
+class Trainer:
+    """A training run that advances a few steps at a time; ``train()`` runs one to the end.
+
+    Holds the model, optimizer, data pipeline and every record so far. The
+    compiled step is built once per clipper: ``set_clipper`` swaps the clipper
+    between steps (one new trace), which is what the live dashboard does.
+    Arguments are those of ``train()``.
+
+    >>> from gradclip_helpers import make_regression, seed_mlp
+    >>> data = make_regression(n_samples=64, seed=0)
+    >>> t = Trainer(seed_mlp(20, seed=0), (data.x_train, data.y_train),
+    ...             optimizer=keras.optimizers.SGD(0.01), clipper="global_norm", threshold=5.0)
+    >>> t.advance(5), t.steps, t.epochs_done  # an epoch is one batch here
+    (1, 1, 1)
+    """
+
+    def __init__(self, model: keras.Model, data, *, optimizer: keras.optimizers.Optimizer,
+                 loss: str | Callable = "mse", clipper: Clipper | str | None = None,
+                 threshold: float | None = None, batch_size: int = 32, validation_data=None,
+                 metrics: Sequence[str | Callable] = (), shuffle: bool = True, seed: int = 0,
+                 nonfinite: str = "stop", record_norms: bool = True, record_layer_norms: bool = False,
+                 steps_per_call: int = 100, accumulation_steps: int = 1,
+                 strategy: tf.distribute.Strategy | None = None, log_dir: str | None = None):
+        if nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
+        batch_size = _check_positive_int("batch_size", batch_size)
+        self.steps_per_call = _check_positive_int("steps_per_call", steps_per_call)
+        self.accumulation_steps = _check_positive_int("accumulation_steps", accumulation_steps)
+        self.model, self.optimizer, self.nonfinite = model, optimizer, nonfinite
+        self.record_norms = record_norms
+        self.record_layer_norms = record_layer_norms or log_dir is not None
+        dataset, n_samples = _as_dataset(data, batch_size, shuffle, seed, "data")
+        self.steps_per_epoch = math.ceil(n_samples / batch_size) if n_samples else None
+        self._val_dataset = None
+        if validation_data is not None:
+            self._val_dataset, _ = _as_dataset(validation_data, max(batch_size, 256), False, seed, "validation_data")
+        self._loss_fn = keras.losses.get(loss)
+        self._metric_fns = _metric_fns(metrics)
+        self.variables = list(model.trainable_variables)
+        if not self.variables:
+            raise ValueError("the model has no trainable variables; build it first (e.g. with keras.Input)")
+        first = getattr(self.variables[0], "value", self.variables[0])
+        if strategy is not None and not strategy.extended.variable_created_in_scope(first):
+            raise ValueError("with a strategy, build the model and optimizer inside strategy.scope()")
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if self.strategy.num_replicas_in_sync > 1:
+            dataset = self.strategy.experimental_distribute_dataset(dataset)
+        self._dataset = dataset
+        if not optimizer.built:
+            with self.strategy.scope():
+                optimizer.build(self.variables)
+        self.variable_names = [getattr(v, "path", v.name) for v in self.variables]
+        self._logger = _SummaryLogger(log_dir, self.variable_names) if log_dir is not None else None
+
+        self._records: list[list[np.ndarray]] = []
+        self._epoch_logs: dict[str, list[float]] = {"loss": [], **{n: [] for n in self._metric_fns}}
+        if self._val_dataset is not None:
+            self._epoch_logs.update({"val_loss": [], **{f"val_{n}": [] for n in self._metric_fns}})
+        self._iterator = None
+        self._epoch_start = 0
+        self._traces_before = 0
+        self._run = None
+        self.epochs_done = 0
+        self.stopped = False
+        self.interrupted = False
+        self._evaluate = self._make_evaluate()
+        self.set_clipper(clipper, threshold)
+
+    # -- building ---------------------------------------------------------
+
+    def set_clipper(self, clipper: Clipper | str | None, threshold: float | None = None) -> None:
+        """Use another clipper from the next step on (invalid input raises and changes nothing)."""
+        clipper = make_clipper(clipper, threshold)
+        inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        if clipper.method != "none" and any(getattr(inner, a, None) for a in ("clipnorm", "clipvalue", "global_clipnorm")):
+            raise ValueError(
+                "the optimizer clips by itself (clipnorm/clipvalue/global_clipnorm is set) "
+                f"and clipper={clipper.method!r} would clip again; use one of the two"
+            )
+        step = _make_step(self.model, self.optimizer, self.variables, self._loss_fn,
+                          list(self._metric_fns.values()), clipper, accumulation_steps=self.accumulation_steps,
+                          nonfinite=self.nonfinite, record_norms=self.record_norms,
+                          record_layer_norms=self.record_layer_norms)
+        strategy = self.strategy
+
+        @tf.function
+        def run(iterator, max_steps):
+            spec = [tf.float32, tf.float32, tf.float32, tf.bool, tf.bool, tf.float32, tf.float32, tf.bool]
+            arrays = [tf.TensorArray(d, size=0, dynamic_size=True) for d in spec]
+            i = tf.constant(0)
+            stopped = tf.constant(False)
+            exhausted = tf.constant(False)
+            while i < max_steps and not stopped and not exhausted:
+                optional = iterator.get_next_as_optional()
+                if optional.has_value():
+                    x, y = optional.get_value()
+                    records = [strategy.experimental_local_results(r)[0] for r in strategy.run(step, args=(x, y))]
+                    stopped = records.pop()
+                    arrays = [a.write(i, r) for a, r in zip(arrays, records)]
+                    i += 1
+                else:
+                    exhausted = True
+            return [a.stack() for a in arrays], i, stopped, exhausted
+
+        # TensorFlow counts traces by source line across instances and would warn
+        # about "frequent retracing" after a few runs in one notebook; each
+        # function here is traced once (tested), so the warning would be wrong.
+        run._omit_frequent_tracing_warning = True
+        if self._run is not None:
+            self._traces_before += self._run.experimental_get_tracing_count()
+        self._run, self.clipper = run, clipper
+
+    def _make_evaluate(self):
+        loss_fn, metric_fns = self._loss_fn, list(self._metric_fns.values())
+        model = self.model
+
+        @tf.function
+        def evaluate(ds):
+            totals = tf.zeros([1 + len(metric_fns)])
+            count = tf.constant(0.0)
+            for x, y in ds:
+                y_pred = model(x, training=False)
+                totals += tf.stack([_loss_sum(fn, y, y_pred) for fn in [loss_fn, *metric_fns]])
+                count += tf.cast(tf.shape(x)[0], tf.float32)
+            return totals / count
+
+        evaluate._omit_frequent_tracing_warning = True
+        return evaluate
+
+    # -- running ----------------------------------------------------------
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps attempted so far."""
+        return sum(len(r[0]) for r in self._records)
+
+    def advance(self, max_steps: int) -> int:
+        """Run up to ``max_steps`` steps, stopping early at the end of an epoch; return how many ran.
+
+        At the end of an epoch the epoch's means and the validation metrics are
+        recorded. Under ``nonfinite="raise"`` a non-finite step raises
+        ``FloatingPointError`` (the records up to it are kept).
+        """
+        if self.stopped:
+            return 0
+        if self._iterator is None:
+            self._iterator = iter(self._dataset)
+            self._epoch_start = self.steps
+        arrays, count, stopped, exhausted = self._run(self._iterator, tf.constant(int(max_steps)))
+        rows = [a.numpy() for a in arrays]
+        count = int(count)
+        if count:
+            if self._logger is not None:
+                self._logger.steps(self.steps, rows)
+            self._records.append(rows)
+        self.stopped = bool(stopped)
+        if bool(exhausted) or self.stopped:
+            if self.steps == self._epoch_start:
+                raise ValueError("data yielded no batches")
+            self._end_epoch()
+        if self.stopped and self.nonfinite == "raise":
+            self._raise_nonfinite(rows)
+        return count
+
+    def _end_epoch(self) -> None:
+        rows = [np.concatenate([r[k] for r in self._records])[self._epoch_start:] for k in (0, 6)]
+        losses, metric_rows = rows
+        logs = {"loss": float(np.mean(losses))}
+        for j, name in enumerate(self._metric_fns):
+            logs[name] = float(np.mean(metric_rows[:, j]))
+        if self._val_dataset is not None:
+            values = self._evaluate(self._val_dataset).numpy()
+            logs["val_loss"] = float(values[0])
+            for j, name in enumerate(self._metric_fns):
+                logs[f"val_{name}"] = float(values[j + 1])
+        for name, value in logs.items():
+            self._epoch_logs[name].append(value)
+        if self._logger is not None:
+            self._logger.epoch(self.epochs_done, logs)
+        self.epochs_done += 1
+        self._iterator = None
+
+    def _raise_nonfinite(self, rows: list[np.ndarray]) -> None:
+        step = self.steps - 1
+        names = [n for n, ok in zip(self.variable_names, rows[7][-1]) if not ok]
+        raise FloatingPointError(
+            f"non-finite loss or gradient at step {step} (loss={rows[0][-1]:.4g}); "
+            f"non-finite gradients for: {names or 'none (the loss)'}"
+        )
+
+    def fit(self, epochs: int, progress: bool = True) -> History:
+        """Run ``epochs`` more epochs (fewer if training stops) and return the history so far."""
+        epochs = _check_positive_int("epochs", epochs)
+        target = self.epochs_done + epochs
+        total = self.steps_per_epoch * epochs if self.steps_per_epoch else None
+        bar = tqdm(total=total, disable=not progress, desc=f"train ({self.clipper.method})", leave=True)
+        try:
+            while self.epochs_done < target and not self.stopped:
+                count = self.advance(self.steps_per_call)
+                bar.update(count)
+                if count:
+                    bar.set_postfix(loss=f"{self._records[-1][0][-1]:.4g}")
+        except KeyboardInterrupt:
+            self.interrupted = True
+            warnings.warn("training interrupted: returning the history recorded so far", RuntimeWarning, stacklevel=3)
+        finally:
+            bar.close()
+        return self.history
+
+    @property
+    def history(self) -> History:
+        """Everything recorded so far, as a ``History``."""
+        n_vars = len(self.variables)
+        columns = [np.concatenate([r[k] for r in self._records]) if self._records else np.zeros(0)
+                   for k in range(6)]
+        return History(
+            loss=columns[0].astype(np.float32),
+            grad_norm=columns[1].astype(np.float32),
+            clipped_norm=columns[2].astype(np.float32),
+            clipped=columns[3].astype(bool),
+            applied=columns[4].astype(bool),
+            layer_norms=columns[5].reshape(-1, n_vars) if self.record_layer_norms else None,
+            variable_names=list(self.variable_names),
+            epochs={k: np.array(v) for k, v in self._epoch_logs.items()},
+            method=self.clipper.method,
+            threshold=self.clipper.threshold,
+            interrupted=self.interrupted,
+            traces=self._traces_before + self._run.experimental_get_tracing_count(),
+        )
+
+
 def train(
     model: keras.Model,
     data,
@@ -283,6 +548,7 @@ def train(
     steps_per_call: int = 100,
     accumulation_steps: int = 1,
     strategy: tf.distribute.Strategy | None = None,
+    log_dir: str | None = None,
     progress: bool = True,
 ) -> History:
     """Train ``model`` with mini-batch gradient steps, clipping and full records.
@@ -303,7 +569,7 @@ def train(
       threshold: the threshold when ``clipper`` is a name.
       epochs, batch_size: as in ``model.fit``.
       validation_data: ``(x, y)`` or a Dataset, evaluated after every epoch.
-      metrics: Keras metric names or ``fn(y_true, y_pred)``, e.g. ``["mae"]``.
+      metrics: metric functions ``fn(y_true, y_pred)`` or their names, e.g. ``["mae"]``.
       nonfinite: what to do with a non-finite loss or gradient: ``"stop"``
         (default: do not apply it, stop, keep the history), ``"skip"`` (do not
         apply it, count it, go on) or ``"raise"`` (``FloatingPointError``).
@@ -317,6 +583,9 @@ def train(
         optimizer. Gradients are all-reduced first, so every replica clips the
         full-batch gradient (Keras 3's ``global_clipnorm`` clips each replica's
         share before the all-reduce).
+      log_dir: write TensorBoard summaries there: per step the loss, the norm
+        before and after clipping, whether clipping fired, a histogram of the
+        per-variable norms; per epoch the epoch logs.
       progress: show a progress bar.
 
     Returns:
@@ -330,153 +599,15 @@ def train(
     >>> h.steps, h.diverged_at, bool(h.clipped_norm.max() <= 5.0 * (1 + 1e-5))
     (2, None, True)
     """
-    if nonfinite not in NONFINITE_POLICIES:
-        raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
     epochs = _check_positive_int("epochs", epochs)
-    batch_size = _check_positive_int("batch_size", batch_size)
-    steps_per_call = _check_positive_int("steps_per_call", steps_per_call)
-    clipper = make_clipper(clipper, threshold)
-    if clipper.method != "none" and any(
-        getattr(getattr(optimizer, "inner_optimizer", optimizer), a, None)
-        for a in ("clipnorm", "clipvalue", "global_clipnorm")
-    ):
-        raise ValueError(
-            "the optimizer clips by itself (clipnorm/clipvalue/global_clipnorm is set) "
-            f"and clipper={clipper.method!r} would clip again; use one of the two"
-        )
-    dataset, n_samples = _as_dataset(data, batch_size, shuffle, seed, "data")
-    val_dataset = None
-    if validation_data is not None:
-        val_dataset, _ = _as_dataset(validation_data, max(batch_size, 256), False, seed, "validation_data")
-
-    loss_fn = keras.losses.get(loss)
-    metric_fns = _metric_fns(metrics)
-    variables = list(model.trainable_variables)
-    if not variables:
-        raise ValueError("the model has no trainable variables; build it first (e.g. with keras.Input)")
-    if strategy is not None and not strategy.extended.variable_created_in_scope(getattr(variables[0], "value", variables[0])):
-        raise ValueError("with a strategy, build the model and optimizer inside strategy.scope()")
-    strategy = strategy or tf.distribute.get_strategy()
-    if strategy.num_replicas_in_sync > 1:
-        dataset = strategy.experimental_distribute_dataset(dataset)
-    if not optimizer.built:
-        with strategy.scope():
-            optimizer.build(variables)
-    n_vars = len(variables)
-    step = _make_step(model, optimizer, variables, loss_fn, list(metric_fns.values()), clipper,
-                      accumulation_steps=_check_positive_int("accumulation_steps", accumulation_steps),
-                      nonfinite=nonfinite, record_norms=record_norms, record_layer_norms=record_layer_norms)
-
-    def first_replica(values):
-        return [strategy.experimental_local_results(v)[0] for v in values]
-
-    @tf.function
-    def run(iterator, max_steps):
-        spec = [tf.float32, tf.float32, tf.float32, tf.bool, tf.bool, tf.float32, tf.float32, tf.bool]
-        arrays = [tf.TensorArray(d, size=0, dynamic_size=True) for d in spec]
-        i = tf.constant(0)
-        stopped = tf.constant(False)
-        exhausted = tf.constant(False)
-        while i < max_steps and not stopped and not exhausted:
-            optional = iterator.get_next_as_optional()
-            if optional.has_value():
-                x, y = optional.get_value()
-                records = first_replica(strategy.run(step, args=(x, y)))
-                stopped = records.pop()
-                arrays = [a.write(i, r) for a, r in zip(arrays, records)]
-                i += 1
-            else:
-                exhausted = True
-        return [a.stack() for a in arrays], i, stopped, exhausted
-
-    @tf.function
-    def evaluate(ds):
-        totals = tf.zeros([1 + len(metric_fns)])
-        count = tf.constant(0.0)
-        for x, y in ds:
-            y_pred = model(x, training=False)
-            values = [tf.reduce_mean(loss_fn(y, y_pred))] + [tf.reduce_mean(fn(y, y_pred)) for fn in metric_fns.values()]
-            n = tf.cast(tf.shape(x)[0], tf.float32)
-            totals += n * tf.cast(tf.stack(values), tf.float32)
-            count += n
-        return totals / count
-
-    # Each train() call compiles its own two functions, once each (tested).
-    # TensorFlow counts traces by source line across calls and would warn about
-    # "frequent retracing" after a few runs in one notebook; that is not the case.
-    for fn in (run, evaluate):
-        fn._omit_frequent_tracing_warning = True
-
-    recorded: list[list[np.ndarray]] = []
-    epoch_logs: dict[str, list[float]] = {"loss": []}
-    for name in metric_fns:
-        epoch_logs[name] = []
-    if val_dataset is not None:
-        epoch_logs["val_loss"] = []
-        for name in metric_fns:
-            epoch_logs[f"val_{name}"] = []
-
-    steps_per_epoch = math.ceil(n_samples / batch_size) if n_samples else None
-    total = steps_per_epoch * epochs if steps_per_epoch else None
-    bar = tqdm(total=total, disable=not progress, desc=f"train ({clipper.method})", leave=True)
-    interrupted = False
-    stopped = False
-    max_steps = tf.constant(steps_per_call)
-    try:
-        for _ in range(epochs):
-            iterator = iter(dataset)
-            epoch_start = sum(len(r[0]) for r in recorded)
-            exhausted = False
-            while not exhausted and not stopped:
-                arrays, count, stop_t, exhausted_t = run(iterator, max_steps)
-                recorded.append([a.numpy() for a in arrays])
-                stopped, exhausted = bool(stop_t), bool(exhausted_t)
-                bar.update(int(count))
-                if int(count):
-                    bar.set_postfix(loss=f"{recorded[-1][0][-1]:.4g}")
-            epoch_rows = [r for r in recorded]
-            losses = np.concatenate([r[0] for r in epoch_rows])[epoch_start:]
-            metrics_rows = np.concatenate([r[6] for r in epoch_rows])[epoch_start:]
-            epoch_logs["loss"].append(float(np.mean(losses)) if len(losses) else float("nan"))
-            for j, name in enumerate(metric_fns):
-                epoch_logs[name].append(float(np.mean(metrics_rows[:, j])) if len(losses) else float("nan"))
-            if val_dataset is not None:
-                values = evaluate(val_dataset).numpy()
-                epoch_logs["val_loss"].append(float(values[0]))
-                for j, name in enumerate(metric_fns):
-                    epoch_logs[f"val_{name}"].append(float(values[j + 1]))
-            if stopped:
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-        warnings.warn("training interrupted: returning the history recorded so far", RuntimeWarning, stacklevel=2)
-    finally:
-        bar.close()
-
-    columns = [np.concatenate([r[k] for r in recorded]) if recorded else np.zeros(0) for k in range(8)]
-    history = History(
-        loss=columns[0].astype(np.float32),
-        grad_norm=columns[1].astype(np.float32),
-        clipped_norm=columns[2].astype(np.float32),
-        clipped=columns[3].astype(bool),
-        applied=columns[4].astype(bool),
-        layer_norms=columns[5].reshape(-1, n_vars) if record_layer_norms else None,
-        variable_names=[v.path if hasattr(v, "path") else v.name for v in variables],
-        epochs={k: np.array(v) for k, v in epoch_logs.items()},
-        method=clipper.method,
-        threshold=clipper.threshold,
-        interrupted=interrupted,
-        traces=run.experimental_get_tracing_count(),
+    trainer = Trainer(
+        model, data, optimizer=optimizer, loss=loss, clipper=clipper, threshold=threshold,
+        batch_size=batch_size, validation_data=validation_data, metrics=metrics, shuffle=shuffle,
+        seed=seed, nonfinite=nonfinite, record_norms=record_norms, record_layer_norms=record_layer_norms,
+        steps_per_call=steps_per_call, accumulation_steps=accumulation_steps, strategy=strategy,
+        log_dir=log_dir,
     )
-    if nonfinite == "raise" and stopped:
-        bad_step = history.steps - 1
-        finite_flags = columns[7][bad_step] if len(columns[7]) else []
-        names = [n for n, ok in zip(history.variable_names, finite_flags) if not ok]
-        raise FloatingPointError(
-            f"non-finite loss or gradient at step {bad_step} "
-            f"(loss={history.loss[bad_step]:.4g}); non-finite gradients for: {names or 'none (the loss)'}"
-        )
-    return history
+    return trainer.fit(epochs, progress=progress)
 
 
 # --------------------------------------------------------------------------

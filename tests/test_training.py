@@ -259,3 +259,56 @@ def test_metrics_are_exact_per_epoch_and_validation(data):
     assert h.epochs["val_loss"][-1] == pytest.approx(np.mean((predicted - data.y_test) ** 2), rel=1e-4)
     with pytest.raises(ValueError, match="stateful"):
         _sgd_run(data, metrics=[keras.metrics.MeanAbsoluteError()])
+
+
+def test_trainer_advances_in_chunks_and_swaps_clippers(data):
+    trainer = gh.Trainer(gh.seed_mlp(20, seed=0), (data.x_train, data.y_train),
+                         optimizer=keras.optimizers.SGD(0.01), clipper="global_norm", threshold=5.0)
+    assert trainer.advance(3) == 3 and trainer.epochs_done == 0
+    assert trainer.advance(10) == 1 and trainer.epochs_done == 1  # stops at the epoch's end
+    with pytest.raises(ValueError, match="unknown clipping method"):
+        trainer.set_clipper("nope", 1.0)
+    assert trainer.clipper.method == "global_norm"  # bad input changes nothing
+    trainer.set_clipper("value", 1.0)
+    trainer.advance(4)
+    h = trainer.history
+    assert h.steps == 8 and h.method == "value" and h.traces == 2
+    assert np.all(h.clipped_norm[:4] <= 5.0 * (1 + 1e-5))
+
+
+def test_tensorboard_events_equal_the_history(data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    h = _sgd_run(data, clipper="global_norm", threshold=5.0, epochs=2, log_dir=str(tmp_path / "run"),
+                 validation_data=(data.x_test, data.y_test))
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"tensors": 0}).Reload()
+
+    def series(tag):
+        return np.array([tf.make_ndarray(e.tensor_proto) for e in events.Tensors(tag)], dtype=float)
+
+    np.testing.assert_allclose(series("loss"), h.loss, rtol=1e-6)
+    np.testing.assert_allclose(series("grad_norm/before_clipping"), h.grad_norm, rtol=1e-6)
+    np.testing.assert_allclose(series("grad_norm/after_clipping"), h.clipped_norm, rtol=1e-6)
+    np.testing.assert_array_equal(series("grad_norm/clipped"), h.clipped.astype(float))
+    np.testing.assert_allclose(series("epoch/val_loss"), h.epochs["val_loss"], rtol=1e-6)
+    assert len(events.Tensors("grad_norm/per_variable")) == h.steps
+    assert h.layer_norms is not None
+
+
+def test_unwritable_log_dir_is_a_clear_error_before_training(data, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="cannot be written"):
+        _sgd_run(data, log_dir=str(blocker / "run"))
+
+
+def test_keras_tensorboard_callback_gets_the_grad_norm(data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = gh.ClippingModel(gh.seed_mlp(20, seed=0), "global_norm", 5.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    logs = model.fit(data.x_train, data.y_train, epochs=2, verbose=0,
+                     callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "keras"))]).history
+    events = EventAccumulator(str(tmp_path / "keras" / "train"), size_guidance={"tensors": 0}).Reload()
+    values = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("epoch_grad_norm")]
+    np.testing.assert_allclose(values, logs["grad_norm"], rtol=1e-6)
