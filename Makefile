@@ -27,3 +27,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Time train() against model.fit, the cost of clipping and of recording norms, and every
+# notebook; writes benchmarks/results/<machine>.md and .json (see README, "Benchmarks").
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks

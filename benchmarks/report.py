@@ -1,0 +1,306 @@
+"""The machine a benchmark ran on, the targets, and the JSON and markdown files it writes."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+from .steps import NORM_VARIANTS
+
+# Targets from issue 7: reported, never asserted (timings vary between machines).
+TRAIN_OVER_FIT_MAX = 0.9        # train() with global clipping at most 0.9x fit's step time
+CLIP_OVERHEAD_MAX = 0.03        # clipping adds at most 3 % to a step
+NOTEBOOK_SECONDS_MAX = 30.0
+NOTEBOOK_BYTES_MAX = 1.5e9
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def code_info() -> dict[str, object]:
+    """Which gradclip_helpers ran: its folder, the git commit, and whether it had local changes."""
+    import gradclip_helpers
+
+    folder = Path(gradclip_helpers.__file__).resolve().parent
+    info: dict[str, object] = {"gradclip_helpers": str(folder), "version": gradclip_helpers.__version__}
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(folder.parent), *args], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    info["commit"] = git("rev-parse", "--short", "HEAD")
+    changes = git("status", "--porcelain", "--", "gradclip_helpers", "notebooks")
+    info["local_changes"] = None if changes is None else bool(changes)
+    return info
+
+
+def machine_info() -> dict[str, object]:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    gpu_names = []
+    for d in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(d)
+        gpu_names.append(details.get("device_name", d.name))
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_bytes": memory_bytes(),
+        "gpus": gpu_names or gpus,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TF_NUM_INTRAOP_THREADS",
+                                            "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS") if k in os.environ},
+    }
+
+
+def machine_slug(machine: dict[str, object]) -> str:
+    """A file name for the machine, e.g. ``amd-epyc-2cpu`` or ``amd-epyc-16cpu-nvidia-h100-80gb-hbm3``."""
+    parts = [str(machine["cpu_model"]), f"{machine['cpus_usable']}cpu"]
+    parts += [str(g) for g in machine.get("gpus") or []][:1]
+    return re.sub(r"[^a-z0-9]+", "-", " ".join(parts).lower()).strip("-") or "machine"
+
+
+def machine_line(machine: dict[str, object]) -> str:
+    mem = machine.get("memory_bytes")
+    gpus = machine.get("gpus") or []
+    return (f"{machine['cpu_model']}, {machine['cpus_usable']} cores"
+            + (f" ({machine['cpu_count']} online)" if machine["cpu_count"] != machine["cpus_usable"] else "")
+            + (f", {mem / 2**30:.0f} GiB RAM" if mem else "")
+            + (f", GPU: {', '.join(map(str, gpus))}" if gpus else ", no GPU")
+            + f"; Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}")
+
+
+# --------------------------------------------------------------------------
+# Targets
+
+
+def evaluate_targets(derived: dict, notebooks: list[dict] | None) -> list[dict[str, object]]:
+    targets = []
+    for row in derived.get("train_vs_fit", []):
+        if row["method"] == "global_norm" and row["ratio"] is not None:
+            value = row["ratio"]["median"]
+            targets.append({"target": f"train()/fit, global norm, batch {row['batch_size']}",
+                            "limit": f"<= {TRAIN_OVER_FIT_MAX}", "value": value,
+                            "shown": f"{value:.2f}x", "met": value <= TRAIN_OVER_FIT_MAX})
+    for row in derived.get("clipping_cost", []):
+        if row["train"] is not None:
+            value = row["train"]["median"] - 1
+            targets.append({"target": f"clipping overhead in train(), {row['method']}, batch {row['batch_size']}",
+                            "limit": f"<= {CLIP_OVERHEAD_MAX:.0%}", "value": value,
+                            "shown": f"{value:+.1%}", "met": value <= CLIP_OVERHEAD_MAX})
+    for nb in notebooks or []:
+        ok = nb["returncode"] == 0
+        targets.append({"target": f"{nb['notebook']} wall time", "limit": f"< {NOTEBOOK_SECONDS_MAX:.0f} s",
+                        "value": nb["seconds"], "shown": f"{nb['seconds']:.1f} s",
+                        "met": ok and nb["seconds"] < NOTEBOOK_SECONDS_MAX})
+        targets.append({"target": f"{nb['notebook']} peak memory", "limit": f"< {NOTEBOOK_BYTES_MAX / 1e9:.1f} GB",
+                        "value": nb["peak_rss_bytes"], "shown": f"{nb['peak_rss_bytes'] / 1e9:.2f} GB",
+                        "met": ok and nb["peak_rss_bytes"] < NOTEBOOK_BYTES_MAX})
+    return targets
+
+
+# --------------------------------------------------------------------------
+# Markdown
+
+
+def _ms(stats: dict | None) -> str:
+    if not stats:
+        return "–"
+    return f"{stats['median']:.3g} [{stats['q1']:.3g}–{stats['q3']:.3g}]"
+
+
+def _ratio(stats: dict | None, percent: bool = False) -> str:
+    if not stats:
+        return "–"
+    if percent:
+        return f"{stats['median'] - 1:+.1%} [{stats['q1'] - 1:+.1%}, {stats['q3'] - 1:+.1%}]"
+    return f"{stats['median']:.2f} [{stats['q1']:.2f}–{stats['q3']:.2f}]"
+
+
+def _clipper_of(result: dict, method: str) -> str:
+    for row in result["steps"]["rows"]:
+        if row["method"] == method:
+            return row["clipper"]
+    return method
+
+
+def _keras_of(result: dict, method: str) -> str:
+    for row in result["steps"]["rows"]:
+        if row["method"] == method and row["path"] == "fit":
+            return ", ".join(f"{k}={v}" for k, v in row["keras_kwargs"].items()) or "(none)"
+    return "no Keras equivalent"
+
+
+def render_markdown(result: dict, heading: str = "#") -> str:
+    """The tables, with ``heading`` as the top heading level (``###`` to paste under a section)."""
+    h2 = heading + "#"
+    lines = [f"{heading} Benchmarks: {result['machine_slug']}", ""]
+    m = result["machine"]
+    code = result.get("code") or {}
+    at = (f" at commit {code['commit']}" + (" with local changes" if code.get("local_changes") else "")
+          if code.get("commit") else "")
+    lines.append(f"Machine: {machine_line(m)}. Run {result['started']} (UTC) with `{result['command']}`{at}; "
+                 f"1-minute load average {result['load']['before']:.2f} before, "
+                 f"{result['load']['max_during']:.2f} at most during, {result['load']['after']:.2f} after.")
+    lines.append("")
+    if result.get("targets"):
+        lines += [f"{h2} Targets (reported, not asserted)", "", "| target | limit | measured | met |",
+                  "|---|---|---:|:---:|"]
+        for t in result["targets"]:
+            lines.append(f"| {t['target']} | {t['limit']} | {t['shown']} | {'yes' if t['met'] else '**no**'} |")
+        lines.append("")
+
+    steps, derived = result.get("steps"), result.get("derived")
+    if steps:
+        cfg = steps["config"]
+        lines += [f"{h2} 1. Step time: `gh.train()` against `model.fit`", "",
+                  "ms per step, median [interquartile range] over "
+                  f"{cfg['repeats']} interleaved repeats; train/fit is the median of the per-repeat ratios.", "",
+                  "| batch | method | clipper (train) | Keras argument (fit) | train() ms/step | fit ms/step | "
+                  "train/fit | train/fit, CPU time |",
+                  "|---:|---|---|---|---:|---:|---:|---:|"]
+        for row in derived["train_vs_fit"]:
+            lines.append(f"| {row['batch_size']} | {row['method']} | `{_clipper_of(result, row['method'])}` | "
+                         f"{_keras_of(result, row['method'])} | {_ms(row['train_ms'])} | {_ms(row['fit_ms'])} | "
+                         f"{_ratio(row['ratio'])} | {_ratio(row.get('cpu_ratio'))} |")
+        lines += ["", f"{h2} 2. Cost of clipping", "",
+                  "Step time with the clipper over step time without (method `none`) on the same path, "
+                  "median [IQR] of the per-repeat ratios, as added time per step; then the same in CPU time.", "",
+                  "| batch | method | train() | fit | train(), CPU time | fit, CPU time |",
+                  "|---:|---|---:|---:|---:|---:|"]
+        for row in derived["clipping_cost"]:
+            no_fit = "no Keras equivalent"
+            lines.append(f"| {row['batch_size']} | {row['method']} | {_ratio(row['train'], True)} | "
+                         f"{_ratio(row['fit'], True) if row['fit'] else no_fit} | "
+                         f"{_ratio(row.get('train_cpu'), True)} | "
+                         f"{_ratio(row.get('fit_cpu'), True) if row['fit'] else no_fit} |")
+        lines.append("")
+
+    if result.get("notebooks"):
+        lines += [f"{h2} 3. Notebooks (papermill, default parameters, one at a time)", "",
+                  "| notebook | wall time (s) | kernel peak RSS (MB) | load before | result |",
+                  "|---|---:|---:|---:|---|"]
+        for nb in result["notebooks"]:
+            status = "ok" if nb["returncode"] == 0 else ("timed out" if nb["timed_out"] else "failed")
+            lines.append(f"| {nb['notebook']} | {nb['seconds']:.1f} | {nb['peak_rss_bytes'] / 1e6:.0f} | "
+                         f"{nb['load_1min_before']:.2f} | {status} |")
+        lines.append("")
+
+    if steps:
+        cfg = steps["config"]
+        lines += [f"{h2} 4. Recording norms in `train()`", "",
+                  f"`train()` with `clipper={cfg['norm_method']!r}`; `record_norms` adds the global norm after "
+                  "clipping (the norm before clipping is always recorded), `record_layer_norms` every "
+                  "variable's norm. Added time is against both off.", "",
+                  "| batch | record_norms | record_layer_norms | ms/step | added time per step | added CPU time |",
+                  "|---:|:---:|:---:|---:|---:|---:|"]
+        for row in derived["norm_recording"]:
+            off = row["variant"] == "norms_off"
+            lines.append(f"| {row['batch_size']} | {row['record_norms']} | {row['record_layer_norms']} | "
+                         f"{_ms(row['ms'])} | {'–' if off else _ratio(row['vs_norms_off'], True)} | "
+                         f"{'–' if off else _ratio(row.get('cpu_vs_norms_off'), True)} |")
+        lines.append("")
+
+    lines += [f"{h2} How it was measured", ""]
+    if steps:
+        cfg = steps["config"]
+        lines += [
+            f"- Model `gh.seed_mlp({cfg['n_features']})` (128-64-1); data `gh.make_regression` with "
+            f"{cfg['n_train']} training samples and standardised targets; SGD, learning rate "
+            f"{cfg['learning_rate']}; MSE. Both paths shuffle every epoch.",
+            "- Steady state, tracing excluded: each configuration runs twice per repeat, each time a fresh "
+            "model and a fresh `train()`/`fit` call (so each compiles its own function once), for "
+            f"{cfg['short_epochs']} epoch(s) and for {cfg['short_epochs']} + N epochs; ms/step = "
+            "(t_long - t_short) / (N x steps per epoch), N chosen so that at least "
+            f"{cfg['extra_steps']} steps are timed. Per-epoch costs (a new iterator, results copied back) "
+            "are included, amortised. CPU time: the same difference of `time.process_time()` (all threads of "
+            "this process), less sensitive to other processes on the machine.",
+            f"- Repeats interleaved: every run of a repeat in one shuffled order, in one process, "
+            f"{'after one discarded warm-up run of every configuration, ' if cfg['warmup'] else ''}"
+            "garbage collector paused inside each timed call.",
+            "- `train()` with its defaults (`record_norms=True`, `steps_per_call=100`, no progress bar); "
+            "`fit` with `gh.make_optimizer` (the matching `clipvalue`/`clipnorm`/`global_clipnorm`), "
+            f"`verbose=0`, steps_per_execution={_first(steps, 'steps_per_execution')}, "
+            f"jit_compile={_first(steps, 'jit_compile')} (Keras' `\"auto\"` on this machine).",
+            f"- Thresholds: {', '.join(f'{k} {v}' for k, v in steps['thresholds'].items())}; adaptive "
+            "clippers with their own defaults (see the clipper column). No run diverged"
+            + ("" if not any(r["diverged_runs"] for r in steps["rows"]) else " **except some: see the JSON**")
+            + ".",
+        ]
+    if result.get("notebooks"):
+        lines.append("- Notebooks: `python -m papermill` in a subprocess; wall time of the whole command "
+                     "(kernel start included); memory: the kernel process tree polled every 50 ms with psutil "
+                     "(summed RSS) and each kernel's own VmHWM, the larger reported.")
+    for note in result.get("notes", []):
+        lines.append(f"- {note}")
+    lines.append(f"- Raw samples: `{result['machine_slug']}.json` beside this file. Reproduce: `make bench` "
+                 "(or `.venv/bin/python -m benchmarks`; `--quick` for a smoke test, `--skip-notebooks`, "
+                 "`--out DIR`).")
+    return "\n".join(lines) + "\n"
+
+
+def _first(steps: dict, key: str):
+    for row in steps["rows"]:
+        if key in row:
+            return row[key]
+    return "?"
+
+
+def write_results(result: dict, out_dir: Path) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{result['machine_slug']}.json"
+    md_path = out_dir / f"{result['machine_slug']}.md"
+    json_path.write_text(json.dumps(result, indent=1, default=_jsonable) + "\n")
+    md_path.write_text(render_markdown(result))
+    return json_path, md_path
+
+
+def _jsonable(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+__all__ = ["NORM_VARIANTS", "evaluate_targets", "machine_info", "machine_slug", "render_markdown",
+           "write_results"]
