@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test notebooks bench clean
+.PHONY: lab test notebooks figure bench clean
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir="$(CURDIR)" notebooks/01_exploding_gradients.ipynb
@@ -17,6 +17,10 @@ test: $(STAMP)
 # Re-execute every notebook in place and normalise it (after changing a notebook or the package).
 notebooks: $(STAMP)
 	$(BIN)/python tools/refresh_notebooks.py
+
+# Regenerate the README's headline figure, docs/headline.png, from the package (notebook 04's runs).
+figure: $(STAMP)
+	$(BIN)/python tools/make_readme_figure.py
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -77,3 +77,10 @@ __all__ = [
     "quiet_tensorflow_import", "register_clipper", "seed_mlp", "standardize", "train",
     "unscale_gradients",
 ]
+
+# The live training dashboard (notebook 04).
+from . import dashboard  # noqa: E402
+from .dashboard import TrainingDashboard  # noqa: E402
+from .plots import plot_training_progress  # noqa: E402
+
+__all__ += ["dashboard", "TrainingDashboard", "plot_training_progress"]

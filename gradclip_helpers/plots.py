@@ -336,3 +336,67 @@ def plot_step_lengths(histories: Mapping[str, object], learning_rates: Mapping[s
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_training_progress(history, changes: Sequence[tuple[int, str, float | None]] = (),
+                           title: str | None = None) -> Figure:
+    """Side by side for a run in progress: loss per step, and the global norm before and after clipping.
+
+    Math: global-norm clipping at ``c`` applies ``g * min(1, c / ||g||)``, so
+    the norm after clipping is ``min(||g||, c)``: it sits on the threshold
+    line whenever the norm before is above it. The method and threshold can
+    change during a run (``TrainingDashboard``), so the threshold is drawn
+    as the value in force at each step (for global-norm steps only: the
+    per-tensor and value thresholds do not bound the global norm), and a
+    dashed vertical line marks each change. The figure uses a fixed layout,
+    cheaper to redraw many times than the other plots' constrained layout.
+
+    Args:
+      history: a ``History`` so far (uses ``loss``, ``grad_norm``,
+        ``clipped_norm``, ``method``, ``threshold``, ``diverged_at``).
+      changes: ``(first_step, method, threshold)`` for each setting, in
+        order of ``first_step``; empty: the history's own method and
+        threshold from step 0.
+      title: the figure title (state the finding).
+
+    Returns:
+      A ``Figure`` with two axes: ``axes[0]`` the loss (as ``plot_loss``),
+      ``axes[1]`` the norm before (``lines[0]``) and after (``lines[1]``)
+      clipping, the thresholds as a ``LineCollection`` in ``collections``.
+
+    >>> from types import SimpleNamespace
+    >>> run = SimpleNamespace(loss=np.array([4.0, 2.0, 1.0]), grad_norm=np.array([9.0, 8.0, 1.0]),
+    ...                       clipped_norm=np.array([5.0, 2.0, 1.0]), method="global_norm",
+    ...                       threshold=2.0, diverged_at=None)
+    >>> fig = plot_training_progress(run, [(0, "global_norm", 5.0), (1, "global_norm", 2.0)])
+    >>> [segment[:, 1].tolist() for segment in fig.axes[1].collections[0].get_segments()]
+    [[5.0, 5.0], [2.0, 2.0]]
+    """
+    fig = Figure(figsize=(10.0, 3.6), dpi=DPI)
+    fig.subplots_adjust(left=0.085, right=0.99, bottom=0.14, top=0.86, wspace=0.24)
+    ax_loss, ax_norm = fig.subplots(1, 2)
+    plot_loss({"training loss": history}, ax=ax_loss)
+    before = np.asarray(history.grad_norm, dtype=float)
+    after = np.asarray(history.clipped_norm, dtype=float)
+    steps = np.arange(len(before))
+    for values, color, label in ((before, "#999999", "before clipping"),
+                                 (after, method_color(history.method), "after clipping")):
+        ok = np.isfinite(values)
+        ax_norm.plot(steps[ok], values[ok], color=color, lw=1.2, label=label)
+    changes = list(changes) or [(0, history.method, history.threshold)]
+    ends = [start for start, _, _ in changes[1:]] + [max(len(before), changes[-1][0] + 1)]
+    levels = [(start, end, t) for (start, method, t), end in zip(changes, ends)
+              if method == "global_norm" and t is not None]
+    if levels:
+        ax_norm.hlines([t for _, _, t in levels], [s for s, _, _ in levels], [e for _, e, _ in levels],
+                       colors="#D55E00", linestyles=":", lw=1.5, label="threshold (global norm)")
+    for start, _, _ in changes[1:]:
+        ax_norm.axvline(start, color="#999999", ls="--", lw=0.8)
+    ax_norm.set_yscale("log")
+    ax_norm.set_xlabel("optimizer step")
+    ax_norm.set_ylabel("global gradient norm")
+    ax_norm.legend(fontsize=8)
+    ax_norm.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
