@@ -344,30 +344,11 @@ def binder_env(tmp_path_factory):
 # Runs one notebook in a process of its own: the kernel is that process's only child,
 # so getrusage(RUSAGE_CHILDREN).ru_maxrss is exactly the kernel's peak resident memory.
 _RUN_ONE = textwrap.dedent("""
-    import json, resource, sys, time
-    from queue import Empty
-    from jupyter_client.channels import AsyncZMQSocketChannel
+    import json, os, resource, sys, time
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(sys.argv[1])), "tests"))  # the copy's tests/
+    import jupyter_client_fix  # noqa: F401  (papermill widget-cell stall, see that module)
     from jupyter_client.kernelspec import KernelSpecManager
     import papermill as pm
-
-    # Client-side workaround (the kernel and the Binder environment are untouched): after a
-    # cell that displays widgets, the shell channel's poll sometimes misses the execute_reply
-    # until its timeout runs out, so the cell "takes" execution_timeout (300 s) and then
-    # passes (jupyter/nbclient#312, jupyter/jupyter_client#436). Polling in 1 s slices
-    # catches the waiting reply within a second.
-    _get_msg = AsyncZMQSocketChannel.get_msg
-
-    async def _sliced_get_msg(self, timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
-            try:
-                return await _get_msg(self, timeout=left)
-            except Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-
-    AsyncZMQSocketChannel.get_msg = _sliced_get_msg
 
     notebook, output, cwd, log = sys.argv[1:5]
     import logging  # papermill's cell-by-cell log with times, to find a slow or stuck cell
