@@ -113,15 +113,19 @@ def evaluate_targets(derived: dict, notebooks: list[dict] | None) -> list[dict[s
     for row in derived.get("train_vs_fit", []):
         if row["method"] == "global_norm" and row["ratio"] is not None:
             value = row["ratio"]["median"]
+            cpu = (row.get("cpu_ratio") or {}).get("median")
             targets.append({"target": f"train()/fit, global norm, batch {row['batch_size']}",
-                            "limit": f"<= {TRAIN_OVER_FIT_MAX}", "value": value,
-                            "shown": f"{value:.2f}x", "met": value <= TRAIN_OVER_FIT_MAX})
+                            "limit": f"<= {TRAIN_OVER_FIT_MAX}", "value": value, "cpu_value": cpu,
+                            "shown": f"{value:.2f}x" + (f" (CPU time {cpu:.2f}x)" if cpu is not None else ""),
+                            "met": value <= TRAIN_OVER_FIT_MAX})
     for row in derived.get("clipping_cost", []):
         if row["train"] is not None:
             value = row["train"]["median"] - 1
+            cpu = row["train_cpu"]["median"] - 1 if row.get("train_cpu") else None
             targets.append({"target": f"clipping overhead in train(), {row['method']}, batch {row['batch_size']}",
-                            "limit": f"<= {CLIP_OVERHEAD_MAX:.0%}", "value": value,
-                            "shown": f"{value:+.1%}", "met": value <= CLIP_OVERHEAD_MAX})
+                            "limit": f"<= {CLIP_OVERHEAD_MAX:.0%}", "value": value, "cpu_value": cpu,
+                            "shown": f"{value:+.1%}" + (f" (CPU time {cpu:+.1%})" if cpu is not None else ""),
+                            "met": value <= CLIP_OVERHEAD_MAX})
     for nb in notebooks or []:
         ok = nb["returncode"] == 0
         targets.append({"target": f"{nb['notebook']} wall time", "limit": f"< {NOTEBOOK_SECONDS_MAX:.0f} s",
@@ -178,7 +182,9 @@ def render_markdown(result: dict, heading: str = "#") -> str:
                  f"{result['load']['max_during']:.2f} at most during, {result['load']['after']:.2f} after.")
     lines.append("")
     if result.get("targets"):
-        lines += [f"{h2} Targets (reported, not asserted)", "", "| target | limit | measured | met |",
+        lines += [f"{h2} Targets (reported, not asserted)", "",
+                  "Judged on wall time (medians below); CPU time in brackets.", "",
+                  "| target | limit | measured | met |",
                   "|---|---|---:|:---:|"]
         for t in result["targets"]:
             lines.append(f"| {t['target']} | {t['limit']} | {t['shown']} | {'yes' if t['met'] else '**no**'} |")
