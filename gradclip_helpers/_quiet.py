@@ -16,6 +16,7 @@ def quiet_tensorflow_import() -> None:
     """Import TensorFlow with its start-up logging silenced (no-op if already imported)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
+        _quiet_python_logger()
         return
     try:
         saved = os.dup(2)
@@ -31,3 +32,11 @@ def quiet_tensorflow_import() -> None:
         os.dup2(saved, 2)
         os.close(devnull)
         os.close(saved)
+    _quiet_python_logger()
+
+
+def _quiet_python_logger() -> None:
+    # tf.distribute logs an INFO line to stdout on every all-reduce; warnings still show.
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("WARNING")

@@ -65,7 +65,8 @@ class AGCClipper(Clipper, tf.Module):
       threshold: lambda, the largest allowed unit-wise ``|G_i| / max(|W_i|, eps)`` (0.01 in NFNets).
       eps: the floor on weight norms, so zero-initialised weights can still move.
       exclude_final_layer: leave the last layer's gradients alone (NFNets'
-        recipe; clipping a zero-initialised output bias freezes it).
+        recipe: with plain SGD each step moves a unit by at most lr * lambda of its
+        weight norm, so a clipped output layer cannot scale the output up quickly).
 
     References:
       Brock, De, Smith, Simonyan. High-performance large-scale image

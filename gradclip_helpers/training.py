@@ -329,7 +329,11 @@ class Trainer:
         self.record_norms = record_norms
         self.record_layer_norms = record_layer_norms or log_dir is not None
         dataset, n_samples = _as_dataset(data, batch_size, shuffle, seed, "data")
-        self.steps_per_epoch = math.ceil(n_samples / batch_size) if n_samples else None
+        if n_samples:
+            self.steps_per_epoch = math.ceil(n_samples / batch_size)
+        else:  # a batched Dataset: its length in batches, when TensorFlow knows it
+            cardinality = int(data.cardinality())
+            self.steps_per_epoch = cardinality if cardinality > 0 else None
         self._val_dataset = None
         if validation_data is not None:
             self._val_dataset, _ = _as_dataset(validation_data, max(batch_size, 256), False, seed, "validation_data")
