@@ -202,7 +202,7 @@ class TrainingDashboard(widgets.VBox):
         self.draw_seconds = 0.0
         self.idle_seconds = 0.0
         self._last_draw_seconds = 0.0
-        self._drawn_steps = -1
+        self._drawn: tuple[int, int] | None = None  # (steps, epochs done) last drawn
 
     @property
     def history(self) -> History:
@@ -357,7 +357,7 @@ class TrainingDashboard(widgets.VBox):
             self.status = "failed"
             self._show_error(f"{type(exc).__name__}: {exc}")
         finally:
-            if self.trainer.steps != self._drawn_steps:
+            if (self.trainer.steps, self.trainer.epochs_done) != self._drawn:
                 self._timed_redraw()
             self._show_status()
 
@@ -397,14 +397,17 @@ class TrainingDashboard(widgets.VBox):
         with self._lock:
             history = self.trainer.history
             changes = list(self.changes)
-        fig = plots.plot_training_progress(history, changes, title=self._title(history))
+            epochs_done = self.trainer.epochs_done
+        per_epoch = self.trainer.steps_per_epoch
+        fig = plots.plot_training_progress(history, changes, title=self._title(history),
+                                           steps=self.epochs * per_epoch if per_epoch else None)
         png = _png(fig)
         self.output.outputs = ({
             "output_type": "display_data",
             "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<Figure: {fig.get_suptitle()}>"},
             "metadata": {},
         },)
-        self.figure, self.png, self._drawn_steps = fig, png, history.steps
+        self.figure, self.png, self._drawn = fig, png, (history.steps, epochs_done)
         self.draw_count += 1
         self._last_draw_seconds = time.perf_counter() - start
         return fig

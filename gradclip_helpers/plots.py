@@ -339,7 +339,7 @@ def plot_step_lengths(histories: Mapping[str, object], learning_rates: Mapping[s
 
 
 def plot_training_progress(history, changes: Sequence[tuple[int, str, float | None]] = (),
-                           title: str | None = None) -> Figure:
+                           title: str | None = None, steps: int | None = None) -> Figure:
     """Side by side for a run in progress: loss per step, and the global norm before and after clipping.
 
     Math: global-norm clipping at ``c`` applies ``g * min(1, c / ||g||)``, so
@@ -358,6 +358,9 @@ def plot_training_progress(history, changes: Sequence[tuple[int, str, float | No
         order of ``first_step``; empty: the history's own method and
         threshold from step 0.
       title: the figure title (state the finding).
+      steps: the planned number of steps, if known: both x axes span it, so
+        a run in progress fills them from the left, and the threshold in
+        force is drawn to the end.
 
     Returns:
       A ``Figure`` with two axes: ``axes[0]`` the loss (as ``plot_loss``),
@@ -378,13 +381,13 @@ def plot_training_progress(history, changes: Sequence[tuple[int, str, float | No
     plot_loss({"training loss": history}, ax=ax_loss)
     before = np.asarray(history.grad_norm, dtype=float)
     after = np.asarray(history.clipped_norm, dtype=float)
-    steps = np.arange(len(before))
+    x = np.arange(len(before))
     for values, color, label in ((before, "#999999", "before clipping"),
                                  (after, method_color(history.method), "after clipping")):
         ok = np.isfinite(values)
-        ax_norm.plot(steps[ok], values[ok], color=color, lw=1.2, label=label)
+        ax_norm.plot(x[ok], values[ok], color=color, lw=1.2, label=label)
     changes = list(changes) or [(0, history.method, history.threshold)]
-    ends = [start for start, _, _ in changes[1:]] + [max(len(before), changes[-1][0] + 1)]
+    ends = [start for start, _, _ in changes[1:]] + [max(len(before), changes[-1][0] + 1, steps or 0)]
     levels = [(start, end, t) for (start, method, t), end in zip(changes, ends)
               if method == "global_norm" and t is not None]
     if levels:
@@ -397,6 +400,9 @@ def plot_training_progress(history, changes: Sequence[tuple[int, str, float | No
     ax_norm.set_ylabel("global gradient norm")
     ax_norm.legend(fontsize=8)
     ax_norm.grid(True, alpha=0.3)
+    if steps:
+        for ax in (ax_loss, ax_norm):
+            ax.set_xlim(0, max(steps, len(before)))
     if title:
         fig.suptitle(title)
     return fig
