@@ -457,7 +457,8 @@ class Trainer:
                 self._logger.steps(self.steps, rows)
             self._records.append(rows)
         self.stopped = bool(stopped)
-        if bool(exhausted) or self.stopped:
+        epoch_complete = self.steps_per_epoch is not None and self.steps - self._epoch_start >= self.steps_per_epoch
+        if bool(exhausted) or self.stopped or epoch_complete:
             if self.steps == self._epoch_start:
                 raise ValueError("data yielded no batches")
             self._end_epoch()
