@@ -15,6 +15,12 @@ Chromium through Playwright for Python and, for each notebook:
   committed notebook has plus one per explorer;
 * for every ``FigureExplorer`` the run displays, moves its first slider with the
   keyboard and asserts the figure in the widget changes;
+* for every ``TrainingDashboard`` the run displays (notebook 04), presses Start and
+  asserts its figure changes while it trains, types a new threshold (accepted: no
+  error, the box keeps it) and then -1 (refused: the widget shows the error and the
+  box returns to the setting in force), waits for the run to finish (Start disabled)
+  and asks the kernel, silently, that the run finished all its steps at the new
+  threshold (the screenshot then shows the finished run and the -1 refusal message);
 * saves a screenshot of the whole notebook in tests/screenshots/ (git-ignored;
   ``NAME-failed.png`` when the test fails) for people to look at.
 
@@ -28,6 +34,7 @@ the time each notebook took.
 
 from __future__ import annotations
 
+import ast
 import http.client
 import json
 import os
@@ -61,6 +68,7 @@ BUDGET_S = 300  # the whole module (issue 5); going over it warns, it does not f
 SERVER_START_S = 120
 RUN_ALL_S = 200  # one notebook, all cells (about 20 s each when the machine is quiet)
 WIDGET_REDRAW_S = 60  # notebook 03 trains again on every slider move (about 3 s here)
+DASHBOARD_S = 60  # notebook 04's dashboard: 320 steps, pace 0.1 s per 16 (about 4 s here)
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook on show
@@ -267,7 +275,8 @@ NOTEBOOK_STATE_JS = r"""
   if (!panel || !panel.context.isReady) return null;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   const cells = panel.content.model.cells;
-  const state = {kernel: kernel ? kernel.status : null, code: 0, executed: 0, errors: [], images: 0, explorers: []};
+  const state = {kernel: kernel ? kernel.status : null, code: 0, executed: 0, errors: [], images: 0,
+                 explorers: [], dashboards: []};
   for (let i = 0; i < cells.length; i++) {
     const cell = cells.get(i);
     if (cell.type !== 'code') continue;
@@ -279,6 +288,7 @@ NOTEBOOK_STATE_JS = r"""
       if (out.data && out.data['image/png']) state.images += 1;
       const text = out.data ? [].concat(out.data['text/plain'] || []).join('') : '';
       if (out.data && out.data[WIDGET] && /^\w*Explorer\(/.test(text)) state.explorers.push(i);
+      if (out.data && out.data[WIDGET] && /^TrainingDashboard\(/.test(text)) state.dashboards.push(i);
     }
   }
   state.dirty = panel.context.model.dirty;
@@ -289,6 +299,30 @@ NOTEBOOK_STATE_JS = r"""
 
 def _state(page, path):
     return page.evaluate(NOTEBOOK_STATE_JS, path)
+
+
+# One Python expression evaluated in the notebook's kernel, silently: no output, no
+# execution count, nothing the notebook shows (execute_request's user_expressions).
+# Shell messages are handled in order, so it sees every widget change sent before it.
+KERNEL_EXPRESSION_JS = r"""
+async ([path, expression]) => {
+  const panel = Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.context && w.context.path === path);
+  const kernel = panel.sessionContext.session.kernel;
+  const reply = await kernel.requestExecute(
+    {code: '', silent: true, store_history: false, user_expressions: {value: expression}}).done;
+  const value = reply.content.user_expressions.value;
+  return value.status === 'ok' ? value.data['text/plain'] : `${value.ename}: ${value.evalue}`;
+}
+"""
+
+
+def _kernel_value(page, path, expression: str):
+    """The value of a Python expression in the notebook's kernel, through JSON."""
+    text = page.evaluate(KERNEL_EXPRESSION_JS, [path, f"__import__('json').dumps({expression})"])
+    try:
+        return json.loads(ast.literal_eval(text))
+    except (ValueError, SyntaxError) as exc:
+        raise AssertionError(f"{expression} in the kernel: {text}") from exc
 
 
 def _wait_for(page, path, predicate, timeout_s, what):
@@ -325,6 +359,96 @@ def _widget_srcs(cell) -> list[str]:
     return cell.locator(".jupyter-widgets .jp-RenderedImage img").evaluate_all("imgs => imgs.map(i => i.src)")
 
 
+def _poll(page, predicate, timeout_s, what, interval_ms=100):
+    """Call predicate until it returns something true; return that, or fail saying what did not happen."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {timeout_s} s")
+        page.wait_for_timeout(interval_ms)
+
+
+def _drive_dashboard(page, path: str, cell, index: int) -> str:
+    """Press Start, see the figure change, type a good then a bad threshold, wait for the end.
+
+    Returns a line saying what it saw.
+    """
+    buttons = cell.locator("button.widget-button")
+    box = cell.locator(".jupyter-widgets.widget-text input[type=number]")
+    message = cell.locator(".jupyter-widgets .widget-html-content")
+    image = _widget_images(cell)
+    image.first.wait_for(timeout=30_000)
+    labels = [text.strip() for text in buttons.all_inner_texts()]
+    assert labels.count("Start") == 1 and box.count() == 1 and image.count() == 1, \
+        f"cell {index}: dashboard controls (buttons {labels}, threshold {box.count()}, figure {image.count()})"
+    start = buttons.nth(labels.index("Start"))  # by position: its text changes to Pause while it runs
+    assert start.is_enabled(), f"cell {index}: Start is disabled before the run"
+    assert message.inner_text().strip() == "", f"cell {index}: {message.inner_text()}"
+    figure = lambda: image.first.get_attribute("src")  # noqa: E731
+    label = lambda: start.inner_text().strip()  # noqa: E731  Start, then Pause while it runs
+    first_value, first_figure = box.input_value(), figure()
+    seen = [first_figure]
+
+    def watch():  # remember each figure shown
+        src = figure()
+        if src != seen[-1]:
+            seen.append(src)
+        return src
+
+    start.click()
+    # The figure changes while training runs: a new figure while the button says Pause.
+    _poll(page, lambda: watch() != first_figure and label() == "Pause", 30,
+          f"cell {index}: the dashboard's figure changing while it trains after Start")
+
+    # A valid threshold, typed while it trains: taken (no error, the box keeps it), and the
+    # figure goes on changing or the run finishes.
+    new_value = "50" if float(first_value) != 50 else "10"
+    running_at_change = label() == "Pause"
+    figure_at_change = watch()
+    box.fill(new_value)
+    box.press("Enter")
+    _poll(page, lambda: watch() != figure_at_change or start.is_disabled(), DASHBOARD_S,
+          f"cell {index}: the figure changing or the run finishing after threshold {new_value}")
+    assert message.inner_text().strip() == "", f"cell {index}: threshold {new_value}: {message.inner_text()}"
+    assert float(box.input_value()) == float(new_value), (new_value, box.input_value())
+
+    # An invalid threshold: refused, the widget says why, the box shows the setting in force.
+    running_at_refusal = label() == "Pause"
+    box.fill("-1")
+    box.press("Enter")
+    _poll(page, lambda: re.search(r"\bValueError\b.*-1", message.inner_text())
+          and float(box.input_value() or "nan") == float(new_value), 15,
+          f"cell {index}: an error shown for threshold -1 and the box back at {new_value} "
+          f"(message {message.inner_text()!r}, box {box.input_value()!r})")
+    error = message.inner_text().strip()
+
+    # The run finishes: Start disabled (press Reset to train again), the last figure drawn.
+    _poll(page, lambda: watch() and start.is_disabled() and label() == "Start", DASHBOARD_S,
+          f"cell {index}: the dashboard's run finishing (Start disabled)")
+    page.wait_for_timeout(300)  # the final redraw comes just before the button changes
+    watch()
+    assert len(seen) >= 3, f"cell {index}: {len(seen)} figures shown, from Press Start to the end"
+    assert float(box.input_value()) == float(new_value), (new_value, box.input_value())
+
+    # The kernel's side: the run finished all its steps, at the new threshold, taken at a
+    # step inside the run when it was typed while the run went on.
+    dashboards = _kernel_value(page, path, (
+        "[(d.status, d.trainer.steps, d.trainer.steps_per_epoch * d.epochs, d.changes)"
+        " for d in list(globals().values()) if type(d).__name__ == 'TrainingDashboard' and d.live]"))
+    assert len(dashboards) == 1, f"cell {index}: live dashboards in the kernel: {dashboards}"
+    status, steps, planned, changes = dashboards[0]
+    assert (status, steps) == ("finished", planned), dashboards
+    assert changes[-1][2] == float(new_value), f"cell {index}: settings {changes}, typed {new_value}"
+    if running_at_change:
+        assert 0 < changes[-1][0] < planned, f"cell {index}: settings {changes} ({planned} steps)"
+    return (f"dashboard in cell {index}: {len(seen)} figures, threshold {new_value} typed "
+            f"{'while running' if running_at_change else 'after the end'}, changes {changes}, "
+            f"-1 refused {'while running' if running_at_refusal else 'after the end'} with {error!r}")
+
+
 def _screenshot(page, name: str) -> Path:
     """The whole notebook: make the window as tall as the notebook's scroll height."""
     scroller = f"{PANEL} .jp-WindowedPanel-outer"
@@ -355,6 +479,8 @@ def test_notebook_in_jupyterlab(notebook, browser_context, lab):
     widget_cells = [i for i, datas in widget_outputs.items() if datas]  # explorers, tqdm progress bars
     explorer_cells = [i for i in widget_cells if any(
         str(d.get("text/plain", "")).startswith("FigureExplorer(") for d in widget_outputs[i])]
+    dashboard_cells = [i for i in widget_cells if any(
+        str(d.get("text/plain", "")).startswith("TrainingDashboard(") for d in widget_outputs[i])]
     rel = notebook.relative_to(ROOT).as_posix()
 
     for stale in (f"{notebook.stem}.png", f"{notebook.stem}-failed.png"):
@@ -438,6 +564,13 @@ def test_notebook_in_jupyterlab(notebook, browser_context, lab):
             assert not _error_texts(page), _error_texts(page)
 
         timings["widgets"] = time.monotonic() - start - timings["open"] - timings["run all"]
+
+        # After the dashboards, the widget shows the refusal of -1: no _error_texts check from here on.
+        assert set(dashboard_cells) <= set(state["dashboards"]), (dashboard_cells, state["dashboards"])
+        for index in state["dashboards"]:
+            print(_drive_dashboard(page, rel, cells.nth(index), index))
+        if state["dashboards"]:
+            timings["dashboards"] = time.monotonic() - start - sum(timings.values())
         assert not console_errors, f"JavaScript errors in the page: {console_errors}"
         _screenshot(page, notebook.stem)
         timings["screenshot"] = time.monotonic() - start - sum(timings.values())
