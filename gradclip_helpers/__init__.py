@@ -60,6 +60,11 @@ from .plots import (  # noqa: E402
 )
 from .plots import plot_step_lengths, plot_tensor_norms  # noqa: E402  (notebook 03)
 from .widgets import FigureExplorer, layer_norm_explorer, threshold_explorer, value_clip_explorer  # noqa: E402
+from . import pascanu  # noqa: E402  (notebook 07: Pascanu's one-unit RNN)
+from .data import adding_problem  # noqa: E402  (notebook 07)
+from .models import irnn  # noqa: E402  (notebook 07)
+from .plots import plot_cliff  # noqa: E402  (notebook 07)
+from .widgets import cliff_explorer  # noqa: E402  (notebook 07)
 
 __version__ = "0.1.0"
 
@@ -68,6 +73,7 @@ __all__ = [
     "value_clip_explorer", "plot_clip_2d", "plot_grad_norms", "plot_layer_norms", "plot_loss",
     "plot_norm_traces", "plot_value_histogram", "plots", "widgets",
     "plot_step_lengths", "plot_tensor_norms",
+    "pascanu", "adding_problem", "irnn", "plot_cliff", "cliff_explorer",
     "AGCClipper", "AutoClipClipper", "ZClipClipper", "percentile", "unitwise_norm",
     "CLIPPERS", "ClipResult", "Clipper", "ClippingModel", "GlobalNormClipper", "Trainer", "History",
     "NONFINITE_POLICIES", "NoClipper", "NormClipper", "RegressionData", "ValueClipper",

@@ -104,3 +104,43 @@ def load_diabetes(test_fraction: float = 0.25, seed: int = 0) -> RegressionData:
     x, y = datasets.load_diabetes(return_X_y=True)
     order = np.random.default_rng(seed).permutation(len(x))
     return _split(x[order], y[order], test_fraction)
+
+
+def adding_problem(n_samples: int, length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The adding problem (Hochreiter & Schmidhuber 1997; Le et al. 2015's variant).
+
+    Math: ``y = u_i + u_j`` with ``u ~ U(0, 1)^length``, one marker at
+    ``i ~ U{0 .. length/2 - 1}`` and one at ``j ~ U{length/2 .. length - 1}``.
+    Each sequence has two channels per time step: ``x[:, t, 0] = u_t`` and
+    ``x[:, t, 1] = 1`` at the two marked steps, else 0. The answer depends on
+    inputs up to ``length`` steps before the end, so a recurrent net must carry
+    them through time. Predicting the mean scores ``MSE = Var(y) = 1/6``.
+
+    Args:
+      n_samples: number of sequences (at least 1).
+      length: time steps per sequence, ``T >= 2``.
+      seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+      ``(x, y)``: float32 arrays of shapes ``(n_samples, length, 2)`` and ``(n_samples, 1)``.
+
+    >>> x, y = adding_problem(4, length=10, seed=0)
+    >>> x.shape, y.shape, x[:, :, 1].sum(axis=1).tolist()
+    ((4, 10, 2), (4, 1), [2.0, 2.0, 2.0, 2.0])
+    >>> bool(np.allclose(y[:, 0], (x[:, :, 0] * x[:, :, 1]).sum(axis=1)))
+    True
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 2:
+        raise ValueError(f"length must be an integer >= 2, got {length!r}")
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.0, 1.0, size=(n_samples, length)).astype(np.float32)
+    rows = np.arange(n_samples)
+    first = rng.integers(0, length // 2, size=n_samples)
+    second = rng.integers(length // 2, length, size=n_samples)
+    markers = np.zeros((n_samples, length), np.float32)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    y = (values[rows, first] + values[rows, second]).reshape(-1, 1)
+    return np.stack([values, markers], axis=-1), y.astype(np.float32)

@@ -338,6 +338,77 @@ def plot_step_lengths(histories: Mapping[str, object], learning_rates: Mapping[s
     return fig
 
 
+def plot_cliff(surface, runs: Mapping[str, object] | None = None, max_paths: int = 40,
+               longer_than: float = 5.0, tol: float = 0.05, title: str | None = None) -> Figure:
+    """Pascanu's loss surface ``E(w, b)`` with gradient-descent paths drawn on it, one panel per run.
+
+    Math: the background is ``log10 E(w, b)``; a path is ``(w_k, b_k)`` for
+    ``k = 0 .. steps``. A step longer than ``longer_than`` (thrown off the wall)
+    is drawn dashed in vermillion; panel titles give the share of runs with
+    such a step and the share ending with ``E < tol``.
+
+    Args:
+      surface: an object with ``w`` (n_w,), ``b`` (n_b,) and ``loss`` (n_b, n_w),
+        e.g. ``gradclip_helpers.pascanu.loss_surface()``.
+      runs: label -> trajectories with ``w``, ``b``, ``loss`` arrays of shape
+        ``(steps + 1, runs)`` and a ``method`` (``"none"`` or ``"global_norm"``),
+        e.g. ``pascanu.descend(...)``; None draws the surface alone.
+      max_paths: paths drawn per panel (the first runs; the shares count all).
+      longer_than: the step length that counts as a catapult.
+      tol: the final loss below which a run counts as converged.
+      title: the figure title (state the finding).
+
+    Returns:
+      A ``Figure`` with one axes per run (or one for the surface), plus a colour bar.
+
+    >>> from types import SimpleNamespace
+    >>> surface = SimpleNamespace(w=np.array([3.0, 7.0]), b=np.array([-4.0, -1.0]),
+    ...                           loss=np.array([[0.3, 0.3], [0.01, 0.01]]))
+    >>> run = SimpleNamespace(w=np.array([[5.0], [5.0], [9.0]]), b=np.array([[-3.0], [-2.0], [5.0]]),
+    ...                       loss=np.array([[0.3], [0.3], [0.09]]), method="none")
+    >>> fig = plot_cliff(surface, {"no clipping": run})
+    >>> fig.axes[0].get_title()
+    'no clipping: 100% catapulted, 0% end with E < 0.05'
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    panels = dict(runs) if runs else {"": None}
+    fig, axes = _figure(ncols=len(panels), figsize=(4.6 * len(panels) + 1.0, 4.0))
+    log_loss = np.log10(np.maximum(np.asarray(surface.loss, dtype=float), 1e-12))
+    # Light greys only (white to mid-grey), so the paths stay visible on the surface.
+    greys = ListedColormap(colormaps["Greys"](np.linspace(0.0, 0.6, 256)))
+    mesh = None
+    for ax, (label, run) in zip(axes, panels.items()):
+        mesh = ax.pcolormesh(surface.w, surface.b, log_loss, cmap=greys, shading="nearest",
+                             vmin=np.percentile(log_loss, 1), vmax=log_loss.max(), rasterized=True)
+        ax.set_xlim(float(np.min(surface.w)), float(np.max(surface.w)))
+        ax.set_ylim(float(np.min(surface.b)), float(np.max(surface.b)))
+        ax.set_xlabel("recurrent weight w")
+        ax.set_ylabel("bias b")
+        if run is None:
+            continue
+        w, b = np.asarray(run.w, dtype=float), np.asarray(run.b, dtype=float)
+        final = np.asarray(run.loss, dtype=float)[-1]
+        jumps = np.hypot(np.diff(w, axis=0), np.diff(b, axis=0)) > longer_than
+        color = method_color(getattr(run, "method", "none"))
+        shown = min(max_paths, w.shape[1])
+        for i in range(shown):
+            ax.plot(w[:, i], b[:, i], color=color, lw=0.9, alpha=0.8)
+            for k in np.flatnonzero(jumps[:, i]):
+                ax.plot(w[k:k + 2, i], b[k:k + 2, i], color="#D55E00", ls="--", lw=1.2)
+        ax.plot(w[0, :shown], b[0, :shown], "o", ms=3, color=color, label=f"start ({shown} of {w.shape[1]} runs)")
+        ax.plot([], [], color=color, lw=1.2, label="gradient-descent path")
+        ax.plot([], [], color="#D55E00", ls="--", lw=1.2, label=f"step longer than {longer_than:g}")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(f"{label}: {np.mean(jumps.any(axis=0)):.0%} catapulted, "
+                     f"{np.mean(final < tol):.0%} end with E < {tol:g}", fontsize=10)
+    fig.colorbar(mesh, ax=axes, label="log10 E(w, b)", shrink=0.9)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_training_progress(history, changes: Sequence[tuple[int, str, float | None]] = (),
                            title: str | None = None, steps: int | None = None) -> Figure:
     """Side by side for a run in progress: loss per step, and the global norm before and after clipping.

@@ -129,3 +129,53 @@ def threshold_explorer(run: Callable[[float], object], threshold: float = 5.0,
         threshold=_slider(widgets.FloatLogSlider, "threshold", threshold,
                           np.log10(low), np.log10(high), 0.1, base=10),
     )
+
+
+def cliff_explorer(w0: np.ndarray, b0: np.ndarray, threshold: float = 1.0, lr: float = 0.5,
+                   steps: int = 300, surface: object | None = None, baseline: object | None = None,
+                   low: float = 0.01, high: float = 1000.0, max_paths: int = 40) -> FigureExplorer:
+    """A threshold slider for norm-clipped gradient descent on Pascanu's cliff; redraws the paths.
+
+    Math: each run steps ``(w, b) <- (w, b) - lr * g * min(1, c / ||g||)``
+    (``gradclip_helpers.pascanu.descend``), so no step is longer than
+    ``lr * c``; the unclipped runs are drawn next to the clipped ones.
+
+    Args:
+      w0, b0: starting points, float32 arrays of shape ``(runs,)``
+        (e.g. ``pascanu.random_starts()``).
+      threshold: the slider's first value ``c``.
+      lr, steps: gradient-descent learning rate and number of steps.
+      surface: a ``pascanu.loss_surface()`` to draw on (computed if None).
+      baseline: the unclipped ``pascanu.descend`` result (computed if None).
+      low, high: the slider's range (log scale).
+      max_paths: paths drawn per panel.
+
+    Returns:
+      A ``FigureExplorer`` with the control ``"threshold"``.
+
+    >>> import contextlib, io
+    >>> from gradclip_helpers.pascanu import random_starts
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook the figures print
+    ...     explorer = cliff_explorer(*random_starts(20, seed=0), steps=50)
+    ...     explorer.controls["threshold"].value = 10.0
+    >>> explorer.draw_count, explorer.error
+    (2, None)
+    """
+    from .pascanu import descend, loss_surface
+
+    surface = loss_surface() if surface is None else surface
+    baseline = descend(w0, b0, lr=lr, steps=steps) if baseline is None else baseline
+
+    def draw(threshold: float) -> Figure:
+        clipped = descend(w0, b0, lr=lr, steps=steps, threshold=threshold)
+        return plots.plot_cliff(
+            surface, {"no clipping": baseline, f"clipped at {threshold:.3g}": clipped}, max_paths=max_paths,
+            title=f"threshold {threshold:.3g}: steps capped at lr*c = {lr * threshold:.3g}, "
+                  f"{np.mean(clipped.catapulted()):.0%} catapulted, {np.mean(clipped.converged()):.0%} converge",
+        )
+
+    return FigureExplorer(
+        draw,
+        threshold=_slider(widgets.FloatLogSlider, "threshold", threshold,
+                          np.log10(low), np.log10(high), 0.1, base=10),
+    )
