@@ -31,7 +31,7 @@ METHOD_LABELS = {
     "norm": "per-tensor norm",
     "global_norm": "global norm",
 }
-_EXTRA_COLORS = ["#F0E442", "#999999", "#882255", "#44AA99"]
+_EXTRA_COLORS = ["#882255", "#44AA99", "#999999", "#F0E442"]
 FIGSIZE = (7.0, 3.6)
 DPI = 80
 
@@ -65,7 +65,7 @@ def _label(name: str, history) -> str:
     method = getattr(history, "method", name)
     threshold = getattr(history, "threshold", None)
     base = name if name != method else METHOD_LABELS.get(method, method)
-    return base if threshold is None or name != method else f"{base} ({threshold:g})"
+    return base if threshold is None or name != method else f"{base} ({threshold:.3g})"
 
 
 def plot_loss(histories: Mapping[str, object] | object, title: str | None = None,
@@ -128,7 +128,7 @@ def plot_grad_norms(history, threshold: float | None = None, title: str | None =
         ax.plot(steps[ok], after[ok], color=color, lw=1.5, label="after clipping")
     threshold = history.threshold if threshold is None else threshold
     if threshold is not None and history.method in ("global_norm", "none"):
-        ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:g}")
+        ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("global gradient norm")
@@ -175,14 +175,14 @@ def plot_value_histogram(entries: np.ndarray, clip_value: float, bins: int = 60)
     lim = max(np.abs(before).max(), clip_value) * 1.05
     edges = np.linspace(-lim, lim, bins + 1)
     ax.hist(before, bins=edges, color="#999999", alpha=0.7, label="before")
-    ax.hist(after, bins=edges, color=METHOD_COLORS["value"], alpha=0.7, label=f"after clip at ±{clip_value:g}")
+    ax.hist(after, bins=edges, color=METHOD_COLORS["value"], alpha=0.7, label=f"after clip at ±{clip_value:.3g}")
     for x in (-clip_value, clip_value):
         ax.axvline(x, color="#D55E00", ls=":", lw=1.5)
     ax.set_yscale("log")
     ax.set_xlabel("gradient entry")
     ax.set_ylabel("count")
     ax.legend(fontsize=8)
-    ax.set_title(f"{share:.0%} of entries pile up at ±{clip_value:g}")
+    ax.set_title(f"{share:.0%} of entries pile up at ±{clip_value:.3g}")
     return fig
 
 
@@ -235,7 +235,7 @@ def plot_norm_traces(histories: Mapping[str, object], threshold: float | None = 
         ax_norm.plot(np.arange(len(norms))[ok], norms[ok], color=colors[name],
                      lw=1.2, label=_label(name, h))
     if threshold is not None:
-        ax_norm.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:g}")
+        ax_norm.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
     ax_norm.set_yscale("log")
     ax_norm.set_xlabel("optimizer step")
     ax_norm.set_ylabel("global norm before clipping")
@@ -280,7 +280,7 @@ def plot_tensor_norms(norms_by_method: Mapping[str, Sequence[float]], names: Seq
         offset = (i - (len(norms_by_method) - 1) / 2) * width
         ax.bar(x + offset, norms, width, color=method_color(method, i), label=METHOD_LABELS.get(method, method))
     if threshold is not None:
-        ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:g}")
+        ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
     ax.set_xticks(x, names, rotation=15, ha="right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("gradient norm of the variable")

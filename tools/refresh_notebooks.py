@@ -18,6 +18,8 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import jupyter_client_fix  # noqa: E402,F401  (nbclient's widget-cell stall, see that module)
 NOTEBOOKS = ROOT / "notebooks"
 
 
@@ -38,7 +40,7 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def refresh(path: Path) -> str:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()
     nbformat.write(normalise(nb), path)
