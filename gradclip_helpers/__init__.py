@@ -90,3 +90,8 @@ from .dashboard import TrainingDashboard  # noqa: E402
 from .plots import plot_training_progress  # noqa: E402
 
 __all__ += ["dashboard", "TrainingDashboard", "plot_training_progress"]
+
+# Checkers for the notebooks' exercises (gh.exercises.check_...).
+from . import exercises  # noqa: E402
+
+__all__ += ["exercises"]
