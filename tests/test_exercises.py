@@ -37,6 +37,8 @@ REFERENCES = {
     "check_autoclip_thresholds": "autoclip_thresholds",
     "check_unscaled_train_step": "train_step_06",
     "check_accumulate_then_clip": "accumulated_update",
+    "check_clipped_rnn_step": "clipped_rnn_step",
+    "check_rnn_step_bound": "longest_clipped_step",
 }
 CHECKERS = sorted(name for name in dir(ex) if name.startswith("check_"))
 FUNCTION_CHECKERS = [name for name in CHECKERS if REFERENCES.get(name, "x")[0].islower()]
@@ -272,3 +274,29 @@ def test_accumulation_mistakes():
     _rejected(ex.check_accumulate_then_clip,
               lambda micro, c: gh.clip_by_global_norm([sum(gs) for gs in zip(*micro)], c)[0], "average")
     _rejected(ex.check_accumulate_then_clip, lambda micro, c: gh.clip_by_norm(mean(micro), c), "its own norm")
+
+
+def _rnn_step(clip):
+    def step(w, b, lr, threshold):
+        _, gw, gb = gh.pascanu.loss_and_gradient(w, b)
+        gw, gb = clip(gw, gb, threshold)
+        return w - lr * gw, b - lr * gb
+    return step
+
+
+def test_clipped_rnn_step_mistakes():
+    _rejected(ex.check_clipped_rnn_step, _rnn_step(lambda gw, gb, c: (gw, gb)), "not clipped")
+    _rejected(ex.check_clipped_rnn_step,
+              _rnn_step(lambda gw, gb, c: (tf.clip_by_value(gw, -c, c), tf.clip_by_value(gb, -c, c))), "separately")
+    _rejected(ex.check_clipped_rnn_step, _rnn_step(lambda gw, gb, c: tuple(gh.clip_by_global_norm([gw, gb], c)[0])),
+              "each run is its own model")
+    _rejected(ex.check_clipped_rnn_step,
+              _rnn_step(lambda gw, gb, c: (c * gw / tf.sqrt(gw ** 2 + gb ** 2), c * gb / tf.sqrt(gw ** 2 + gb ** 2))),
+              "only steps whose gradient norm exceeds")
+    _rejected(ex.check_clipped_rnn_step, lambda w, b, lr, c: (w, b[:2]), "shape")
+
+
+def test_rnn_step_bound_mistakes():
+    _rejected(ex.check_rnn_step_bound, lambda lr, c: c, "lr times it")
+    _rejected(ex.check_rnn_step_bound, lambda lr, c: lr * c * 2 ** 0.5, "not the tightest")
+    _rejected(ex.check_rnn_step_bound, lambda lr, c: lr * c / 2, "longer steps")
