@@ -1,7 +1,7 @@
 """Re-execute notebooks in place and normalise them for committing.
 
 Usage: python tools/refresh_notebooks.py [notebooks/NN_name.ipynb ...]
-(no arguments: every notebook in notebooks/, two at a time).
+(no arguments: every notebook in notebooks/ and solutions/, two at a time).
 
 Normalising keeps what nbval compares and drops what changes from run to run
 or machine to machine: widget state, execution timings, papermill metadata,
@@ -41,14 +41,15 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def refresh(path: Path) -> str:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+                            resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     nbformat.write(normalise(nb), path)
     return path.name
 
 
 def main(argv: list[str]) -> None:
-    paths = [Path(a).resolve() for a in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(a).resolve() for a in argv] or [
+        *sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), *sorted((ROOT / "solutions").glob("*.ipynb"))]
     with ProcessPoolExecutor(max_workers=2) as pool:
         for name in pool.map(refresh, paths):
             print(f"refreshed {name}")
