@@ -47,6 +47,17 @@ def _figure(ncols: int = 1, figsize: tuple[float, float] = FIGSIZE) -> tuple[Fig
     return fig, list(axes)
 
 
+def _finish(ax, xlabel: str, ylabel: str, title: str | None = None, grid_axis: str = "both") -> None:
+    """The course's axis style: log y, labels, small legend, light grid, the title stating the finding."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.grid(True, axis=grid_axis, alpha=0.3)
+    if title:
+        ax.set_title(title)
+
+
 def _run_colors(histories: Mapping[str, object]) -> dict[str, str]:
     """Each run's colour: its method's, or a distinct extra colour if an earlier run has that method."""
     colors, used, extra = {}, set(), 0
@@ -102,13 +113,7 @@ def plot_loss(histories: Mapping[str, object] | object, title: str | None = None
             last = y[finite][-1] if finite.any() else 1.0
             ax.plot([diverged], [last], marker="x", ms=10, mew=2.5, color=color, ls="none",
                     label=f"{_label(name, h)}: non-finite at step {diverged}")
-    ax.set_yscale("log")
-    ax.set_xlabel("optimizer step" if per == "step" else "epoch")
-    ax.set_ylabel("training loss (MSE)")
-    ax.legend(fontsize=8)
-    ax.grid(True, which="major", alpha=0.3)
-    if title:
-        ax.set_title(title)
+    _finish(ax, "optimizer step" if per == "step" else "epoch", "training loss (MSE)", title)
     return fig
 
 
@@ -156,13 +161,7 @@ def plot_layer_norms(norms_by_label: Mapping[str, Sequence[float]],
             rate = predicted[label]
             ax.plot(layers, norms[-1] * rate ** (len(norms) - layers), ls="--", color=color, lw=1,
                     label=f"predicted x{rate:.3f} per layer")
-    ax.set_yscale("log")
-    ax.set_xlabel("layer (1 = next to the input)")
-    ax.set_ylabel("||dL/dW|| of the layer")
-    ax.legend(fontsize=8)
-    ax.grid(True, alpha=0.3)
-    if title:
-        ax.set_title(title)
+    _finish(ax, "layer (1 = next to the input)", "||dL/dW|| of the layer", title)
     return fig
 
 
@@ -282,12 +281,7 @@ def plot_tensor_norms(norms_by_method: Mapping[str, Sequence[float]], names: Seq
     if threshold is not None:
         ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
     ax.set_xticks(x, names, rotation=15, ha="right", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("gradient norm of the variable")
-    ax.legend(fontsize=8)
-    ax.grid(True, axis="y", alpha=0.3)
-    if title:
-        ax.set_title(title)
+    _finish(ax, "", "gradient norm of the variable", title, grid_axis="y")
     return fig
 
 
