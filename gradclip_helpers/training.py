@@ -81,6 +81,10 @@ class History:
         losses = self.epochs.get("loss", np.array([]))
         return float(losses[-1]) if len(losses) else float("nan")
 
+    def relative_loss(self, variance: float) -> float:
+        """Final training loss over ``variance`` (for MSE and Var(y): 1.0 is predicting the mean)."""
+        return self.final_loss / variance
+
     def to_dict(self) -> dict[str, object]:
         """A plain dict of lists and numbers (JSON-friendly)."""
         out: dict[str, object] = {
