@@ -300,3 +300,60 @@ def test_rnn_step_bound_mistakes():
     _rejected(ex.check_rnn_step_bound, lambda lr, c: c, "lr times it")
     _rejected(ex.check_rnn_step_bound, lambda lr, c: lr * c * 2 ** 0.5, "not the tightest")
     _rejected(ex.check_rnn_step_bound, lambda lr, c: lr * c / 2, "longer steps")
+
+
+# ---------------------------------------------------------------- the checkers' own answers
+# What the checkers take for granted about the package lives here, not in asserts inside the
+# checkers: there a package bug would tell the learner "Not yet".
+
+from gradclip_helpers.exercises import (  # noqa: E402
+    nb01_exploding_gradients as ex01,
+    nb05_adaptive_clipping as ex05,
+    nb06_clipping_at_scale as ex06,
+    nb07_recurrent_networks as ex07,
+)
+
+
+@pytest.mark.parametrize("rate, ratio", ex01.DEPTH_CASES)
+def test_smallest_depth_is_the_smallest(rate, ratio):
+    depth = ex01.smallest_depth(rate, ratio)
+    assert rate ** (depth - 1) >= ratio > rate ** (depth - 2)
+
+
+@pytest.mark.parametrize("p, warmup, threshold", ex05.AUTOCLIP_CASES)
+def test_autoclip_expected_thresholds_are_the_clippers(p, warmup, threshold):
+    norms = ex05.autoclip_norms()
+    expected = ex05.autoclip_expected(norms, p, warmup, threshold)
+    clipper = gh.AutoClipClipper(threshold, p, warmup_steps=warmup)
+    after = [float(gh.global_norm(clipper.clip([tf.constant([n])]).grads)) for n in norms]
+    np.testing.assert_allclose(after, np.minimum(norms, expected), rtol=1e-5)
+
+
+@pytest.mark.parametrize("k, threshold", ex06.ACCUMULATION_CASES)
+def test_micro_batches_average_to_the_large_batch(k, threshold):
+    full, micro = ex06.micro_batch_gradients(k)
+    mean = [tf.add_n(list(gs)) / k for gs in zip(*micro)]
+    assert len(micro) == k and ex.framework.same(mean, full, rtol=1e-4, atol=1e-5)
+    # the first case clips, the second does not: both branches of the exercise are checked
+    assert (float(gh.global_norm(full)) > threshold) == (threshold < 1e6)
+
+
+@pytest.mark.parametrize("lr, threshold", ex07.RNN_STEP_CASES)
+def test_rnn_step_cases_have_runs_on_both_sides_of_the_threshold(lr, threshold):
+    _, gw, gb = gh.pascanu.loss_and_gradient(*ex07.rnn_starts())
+    norm = np.hypot(gw.numpy(), gb.numpy())
+    assert np.any(norm > threshold) and np.any(norm < threshold)
+
+
+@pytest.mark.parametrize("lr, threshold", ex07.RNN_BOUND_CASES)
+def test_clipped_rnn_steps_are_bounded_by_lr_times_threshold(lr, threshold):
+    runs = ex07.bound_runs(lr, threshold)
+    assert runs.clipped.any()
+    assert float(runs.step_lengths.max()) <= lr * threshold * (1 + 1e-5)
+
+
+def test_every_notebook_has_its_checker_module():
+    modules = sorted(p.stem for p in (ROOT / "gradclip_helpers" / "exercises").glob("nb*.py"))
+    notebooks = sorted("nb" + p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+                       if "gh.exercises.check_" in p.read_text() or "exercises.check_" in p.read_text())
+    assert set(notebooks) <= set(modules), set(notebooks) - set(modules)
