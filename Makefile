@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test notebooks figure bench clean
+.PHONY: lab test notebooks figure bench clean book
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir="$(CURDIR)" notebooks/01_exploding_gradients.ipynb
@@ -30,9 +30,28 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info $(DOCS_VENV) _build
 
 # Time train() against model.fit, the cost of clipping and of recording norms, and every
 # notebook; writes benchmarks/results/<machine>.md and .json (see README, "Benchmarks").
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The course as a static site in _build/html/ (docs/book.md): Sphinx + myst-nb, pinned in
+# docs/requirements.txt and installed into .venv-docs, which sees .venv's packages through a
+# .pth file (autodoc imports TensorFlow and gradclip_helpers from there). Warnings are errors.
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
+
+book: $(STAMP) $(DOCS_STAMP)
+	rm -rf _build/html _build/doctrees
+	$(DOCS_VENV)/bin/python -m sphinx -W --keep-going -q -b html -c docs -d _build/doctrees . _build/html
+
+$(DOCS_STAMP): docs/requirements.txt | $(STAMP)
+	rm -rf $(DOCS_VENV)
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --no-deps -r docs/requirements.txt
+	$(BIN)/python -c "import site; print('import site; site.addsitedir(%r)' % site.getsitepackages()[0])" \
+		> "$$($(DOCS_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/course-venv.pth"
+	$(DOCS_VENV)/bin/python -m pip check
+	touch $@
