@@ -25,7 +25,10 @@ from .clipping import (  # noqa: E402
     clip_by_value,
     global_norm,
     make_clipper,
+    merge_duplicates,
     register_clipper,
+    scale_gradient,
+    squared_norms,
 )
 from .adaptive import AGCClipper, AutoClipClipper, ZClipClipper, percentile, unitwise_norm  # noqa: E402
 from .data import RegressionData, load_diabetes, make_regression, standardize  # noqa: E402
@@ -38,15 +41,11 @@ from .diagnostics import (  # noqa: E402
     predicted_growth_rate,
 )
 from .models import deep_mlp, seed_mlp  # noqa: E402
-from .training import (  # noqa: E402
-    NONFINITE_POLICIES,
-    ClippingModel,
-    Trainer,
-    History,
-    make_optimizer,
-    train,
-    unscale_gradients,
-)
+from .history import History  # noqa: E402
+from .keras_fit import ClippingModel, make_optimizer  # noqa: E402
+from .spikes import SpikeSkipper  # noqa: E402
+from .steps import unscale_gradients  # noqa: E402
+from .training import NONFINITE_POLICIES, Trainer, train  # noqa: E402
 
 from . import plots, widgets  # noqa: E402
 from .plots import (  # noqa: E402
@@ -81,7 +80,7 @@ __all__ = [
     "deep_mlp", "fit_growth_rate", "flatten", "global_norm", "gradients", "layer_gradient_norms",
     "load_diabetes", "make_clipper", "make_optimizer", "make_regression", "predicted_growth_rate",
     "quiet_tensorflow_import", "register_clipper", "seed_mlp", "standardize", "train",
-    "unscale_gradients",
+    "unscale_gradients", "SpikeSkipper", "merge_duplicates", "scale_gradient", "squared_norms",
 ]
 
 # The live training dashboard (notebook 04).

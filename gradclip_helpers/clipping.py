@@ -7,6 +7,14 @@ gradient list a training loop produces: any iterable, ``None`` entries,
 ``tf.IndexedSlices`` (from ``Embedding`` layers), and float16/bfloat16
 gradients whose norms are computed in float32 so they cannot overflow.
 
+``tf.IndexedSlices`` may name a row more than once (an ``Embedding`` whose
+token occurs twice in a batch); the gradient is the *sum* of those rows. TF's
+raw ops measure and clip the un-merged values, so ``tf.linalg.global_norm``
+and ``tf.clip_by_norm`` disagree with the dense gradient there (and with Keras'
+``clipnorm``/``global_clipnorm``, which densify first). The functions here
+merge repeated rows first (``merge_duplicates``), so every norm and every clip
+equals that of the dense gradient, while the result stays sparse.
+
 The clipper objects (``make_clipper``) wrap one method and a threshold so a
 training loop, a notebook parameter or a widget can pick a method by name.
 This module knows nothing about Keras models; stateful (adaptive) clippers
@@ -69,17 +77,67 @@ def _as_list(grads: Iterable[Gradient]) -> list[Gradient]:
     return list(grads)
 
 
+def merge_duplicates(grad: Gradient) -> Gradient:
+    """Sum the rows of ``tf.IndexedSlices`` that share an index; anything else unchanged.
+
+    After merging, the values' norm is the dense gradient's norm, and clipping
+    the values clips the dense gradient.
+
+    >>> g = tf.IndexedSlices(tf.constant([[3.0], [1.0]]), tf.constant([0, 0]), tf.constant([4, 1]))
+    >>> m = merge_duplicates(g)
+    >>> m.values.numpy().tolist(), m.indices.numpy().tolist()
+    ([[4.0]], [0])
+    """
+    if not isinstance(grad, tf.IndexedSlices):
+        return grad
+    unique, positions = tf.unique(grad.indices)
+    values = tf.math.unsorted_segment_sum(grad.values, positions, tf.shape(unique)[0])
+    return tf.IndexedSlices(values, unique, grad.dense_shape)
+
+
 def _map_values(grad: Gradient, fn: Callable[[tf.Tensor], tf.Tensor]) -> Gradient:
-    """Apply ``fn`` to a dense gradient or to the values of IndexedSlices."""
+    """Apply ``fn`` to a dense gradient or to the merged values of IndexedSlices."""
     if grad is None:
         return None
     if isinstance(grad, tf.IndexedSlices):
+        grad = merge_duplicates(grad)
         return tf.IndexedSlices(fn(grad.values), grad.indices, grad.dense_shape)
     return fn(tf.convert_to_tensor(grad))
 
 
+def scale_gradient(grad: Gradient, factor: tf.Tensor | float) -> Gradient:
+    """``grad * factor`` for a dense gradient, IndexedSlices or ``None``, in the gradient's dtype.
+
+    >>> scale_gradient(tf.constant([1.0, 2.0]), 0.5).numpy().tolist()
+    [0.5, 1.0]
+    """
+    if grad is None:
+        return None
+    if isinstance(grad, tf.IndexedSlices):
+        return tf.IndexedSlices(grad.values * tf.cast(factor, grad.dtype), grad.indices, grad.dense_shape)
+    return grad * tf.cast(factor, grad.dtype)
+
+
 def _values(grad: tf.Tensor | tf.IndexedSlices) -> tf.Tensor:
-    return grad.values if isinstance(grad, tf.IndexedSlices) else tf.convert_to_tensor(grad)
+    """The entries of a gradient: a dense tensor, or the merged values of IndexedSlices."""
+    if isinstance(grad, tf.IndexedSlices):
+        return merge_duplicates(grad).values
+    return tf.convert_to_tensor(grad)
+
+
+def squared_norms(grads: Iterable[Gradient]) -> list[tf.Tensor]:
+    """Each gradient's squared L2 norm in float32 (``None`` entries give 0).
+
+    Measure once, use often: the global norm is ``sqrt(sum(squared_norms))``,
+    each tensor's norm the root of its own entry.
+
+    >>> [float(s) for s in squared_norms([tf.constant([3.0, 4.0]), None])]
+    [25.0, 0.0]
+    """
+    return [
+        tf.constant(0.0) if g is None else tf.reduce_sum(tf.square(tf.cast(_values(g), tf.float32)))
+        for g in _as_list(grads)
+    ]
 
 
 def _in_float32(fn: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -145,6 +203,10 @@ def global_norm(grads: Iterable[Gradient]) -> tf.Tensor:
     low-precision tensors are cast to float32 first, so ``[300] * 4`` in
     float16 gives 600 instead of overflowing to inf.
 
+    Repeated rows of ``tf.IndexedSlices`` are summed first, so this is the
+    norm of the dense gradient (``tf.linalg.global_norm`` on the raw slices
+    measures the un-merged values instead).
+
     >>> float(global_norm([tf.constant([3.0]), None, tf.constant([4.0])]))
     5.0
     """
@@ -182,7 +244,7 @@ def clip_by_global_norm(
     ([0.6, 0.8], 5.0)
     """
     c = check_threshold("clip_norm", clip_norm)
-    grads = _as_list(grads)
+    grads = [merge_duplicates(g) for g in _as_list(grads)]
     norm = global_norm(grads) if use_norm is None else tf.cast(use_norm, tf.float32)
     clipped, _ = tf.clip_by_global_norm(grads, c, use_norm=norm)
     return clipped, norm
@@ -222,6 +284,20 @@ class Clipper:
         norm: tf.Tensor | None = None,
     ) -> ClipResult:
         raise NotImplementedError
+
+    def clip_measured(
+        self,
+        grads: Sequence[Gradient],
+        variables: Sequence[tf.Variable] | None,
+        squared: Sequence[tf.Tensor],
+    ) -> ClipResult:
+        """``clip`` for a caller that has measured ``squared_norms(grads)`` already.
+
+        The training loop measures every tensor once per step and derives the
+        global norm, the per-tensor norms and its records from that one
+        measurement; clippers that need per-tensor norms reuse it here.
+        """
+        return self.clip(grads, variables, norm=tf.sqrt(tf.add_n(list(squared))) if squared else tf.constant(0.0))
 
     def __call__(self, grads: Iterable[Gradient]) -> list[Gradient]:
         """Clip ``grads`` and return only the clipped list."""
@@ -296,9 +372,17 @@ class NormClipper(Clipper):
         self.threshold = check_threshold("threshold", threshold)
 
     def clip(self, grads, variables=None, norm=None) -> ClipResult:
+        return self.clip_measured(grads, variables, squared_norms(grads))
+
+    def clip_measured(self, grads, variables, squared) -> ClipResult:
+        # Each tensor is scaled by c / max(||g_k||, c): tf.clip_by_norm's maths,
+        # with the norms measured once (as PyTorch's clip_grad splits measuring from scaling).
         _check_lengths(grads, variables)
-        changed = [global_norm([g]) > self.threshold for g in grads if g is not None]
-        return ClipResult(clip_by_norm(grads, self.threshold), _any(changed))
+        norms = [tf.sqrt(s) for s in squared]
+        changed = [n > self.threshold for g, n in zip(grads, norms) if g is not None]
+        factors = [self.threshold / tf.maximum(n, self.threshold) for n in norms]
+        grads = [scale_gradient(merge_duplicates(g), f) for g, f in zip(grads, factors)]
+        return ClipResult(grads, _any(changed))
 
     def keras_kwargs(self) -> dict[str, float]:
         return {"clipnorm": self.threshold}
@@ -350,6 +434,13 @@ def make_clipper(method: str | Clipper | None = "none", threshold: float | None 
     {'global_clipnorm': 5.0}
     """
     if isinstance(method, Clipper):
+        if threshold is not None and (method.threshold is None or float(threshold) != method.threshold):
+            raise ValueError(
+                f"threshold={threshold!r} conflicts with the clipper {method!r}; "
+                "set the threshold on the clipper, or pass a method name with threshold="
+            )
+        if options:
+            raise ValueError(f"options {sorted(options)} are ignored when a Clipper is passed; set them on it")
         return method
     if method is None:
         method = "none"

@@ -1,11 +1,14 @@
-"""Training with clipping: ``train()`` and its ``History``, and the Keras ``fit`` path.
+"""Training with clipping: ``train()`` and the ``Trainer`` that runs it a few steps at a time.
 
 ``train()`` is one custom loop for every notebook: a ``tf.function`` that runs
 many steps per call, records the loss and the global gradient norm before and
 after clipping at every step, and handles non-finite values by a named policy.
-``ClippingModel`` puts any clipper into ``model.fit`` through a ``train_step``
-override written with today's Keras 3 API (``compute_loss``; the seed
-article's ``compiled_loss`` is deprecated). Nothing here plots.
+It takes what ``model.fit`` takes (arrays, tuples and dicts of arrays, sample
+weights, ``tf.data`` Datasets, loss names, metrics, regularisers,
+``tf.distribute`` strategies, mixed precision) and computes the loss and the
+metrics with Keras' own code, so an unclipped or Keras-clippable run ends with
+the weights and logs ``fit`` would give. The step's pieces live in
+``steps.py``; the records in ``history.py``; the ``fit`` path in ``keras_fit.py``.
 """
 
 from __future__ import annotations
@@ -15,161 +18,22 @@ import os
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .clipping import Clipper, global_norm, make_clipper
+from .clipping import Clipper, make_clipper, squared_norms
+from .history import History
+from .spikes import SpikeSkipper
+from .steps import add_gradients, all_reduce, apply_if, batch_size, loss_scale, model_gradients, optimizer_clip_arguments
 
 NONFINITE_POLICIES = ("stop", "skip", "raise")
 
 
-@dataclass
-class History:
-    """Everything ``train()`` recorded, as numpy arrays.
-
-    Per step (one entry per optimizer step attempted):
-      loss, grad_norm (global norm before clipping), clipped_norm (after),
-      clipped (clipping changed the gradient), applied (the update was applied),
-      layer_norms (steps x variables, before clipping; only when asked).
-    Per epoch: ``epochs["loss"]``, ``epochs["val_loss"]`` and one entry per metric.
-    """
-
-    loss: np.ndarray
-    grad_norm: np.ndarray
-    clipped_norm: np.ndarray
-    clipped: np.ndarray
-    applied: np.ndarray
-    layer_norms: np.ndarray | None
-    variable_names: list[str]
-    epochs: dict[str, np.ndarray] = field(default_factory=dict)
-    method: str = "none"
-    threshold: float | None = None
-    interrupted: bool = False
-    traces: int = 0  # how often the compiled step was traced (1 = no retracing)
-
-    @property
-    def steps(self) -> int:
-        return len(self.loss)
-
-    @property
-    def diverged_at(self) -> int | None:
-        """Index of the first step whose loss or gradient norm was not finite, else None."""
-        bad = ~(np.isfinite(self.loss) & np.isfinite(self.grad_norm))
-        return int(np.argmax(bad)) if bad.any() else None
-
-    @property
-    def diverged(self) -> bool:
-        return self.diverged_at is not None
-
-    @property
-    def clip_fraction(self) -> float:
-        """Share of steps on which clipping changed the gradient."""
-        return float(np.mean(self.clipped)) if self.steps else 0.0
-
-    @property
-    def skipped_steps(self) -> int:
-        """Number of updates not applied because they were not finite."""
-        return int(np.sum(~self.applied))
-
-    @property
-    def final_loss(self) -> float:
-        """Training loss of the last epoch (mean over its steps); NaN if it diverged."""
-        losses = self.epochs.get("loss", np.array([]))
-        return float(losses[-1]) if len(losses) else float("nan")
-
-    def relative_loss(self, variance: float) -> float:
-        """Final training loss over ``variance`` (for MSE and Var(y): 1.0 is predicting the mean)."""
-        return self.final_loss / variance
-
-    def to_dict(self) -> dict[str, object]:
-        """A plain dict of lists and numbers (JSON-friendly)."""
-        out: dict[str, object] = {
-            name: getattr(self, name).tolist()
-            for name in ("loss", "grad_norm", "clipped_norm", "clipped", "applied")
-        }
-        out["layer_norms"] = None if self.layer_norms is None else self.layer_norms.tolist()
-        out["variable_names"] = list(self.variable_names)
-        out["epochs"] = {k: v.tolist() for k, v in self.epochs.items()}
-        out.update(method=self.method, threshold=self.threshold, interrupted=self.interrupted,
-                   diverged_at=self.diverged_at, traces=self.traces)
-        return out
-
-
-def _as_dataset(data, batch_size: int, shuffle: bool, seed: int, name: str) -> tuple[tf.data.Dataset, int | None]:
-    """Turn ``(x, y)`` arrays or a batched Dataset into batches; also return the sample count."""
-    if isinstance(data, tf.data.Dataset):
-        cardinality = int(data.cardinality())
-        if cardinality == 0:
-            raise ValueError(f"{name} is an empty Dataset")
-        return data, None
-    if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise ValueError(f"{name} must be (x, y) arrays or a batched tf.data.Dataset, got {type(data).__name__}")
-    x, y = (np.asarray(a, dtype=np.float32) for a in data)
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty: x has 0 samples")
-    if len(x) != len(y):
-        raise ValueError(f"{name}: x has {len(x)} samples but y has {len(y)}")
-    if y.ndim == 1:
-        y = y[:, None]
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size), len(x)
-
-
-def _loss_scale(optimizer) -> tf.Tensor | None:
-    """The factor the loss is multiplied by before differentiation, if any."""
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return optimizer.dynamic_scale
-    return None
-
-
-def unscale_gradients(optimizer, grads: Sequence) -> list:
-    """Divide gradients of a loss-scaled objective by the scale, so clipping sees true values.
-
-    Clipping scaled gradients (the common mixed-precision bug) compares a
-    threshold with gradients 32768 times too large.
-    """
-    scale = _loss_scale(optimizer)
-    if scale is None:
-        return list(grads)
-    return [None if g is None else g / tf.cast(scale, g.dtype) for g in grads]
-
-
-def _rescale_gradients(optimizer, grads: Sequence) -> list:
-    # LossScaleOptimizer.apply divides by its scale (a power of two, so this is exact).
-    scale = _loss_scale(optimizer)
-    if scale is None:
-        return list(grads)
-    return [None if g is None else g * tf.cast(scale, g.dtype) for g in grads]
-
-
-def _metric_fns(metrics: Sequence[str | Callable]) -> dict[str, Callable]:
-    """Stateless per-example functions ``fn(y_true, y_pred)`` by name.
-
-    Keras ``Metric`` objects keep a running mean across calls, which would mix
-    batches and epochs; ``train()`` averages per epoch itself, so it takes
-    plain functions (``"mae"`` resolves to ``keras.losses.mean_absolute_error``).
-    """
-    fns = {}
-    for m in metrics:
-        fn = m
-        if isinstance(m, str):
-            try:
-                fn = keras.losses.get(m)
-            except ValueError:
-                fn = keras.metrics.get(m)
-        if isinstance(fn, keras.metrics.Metric) or not callable(fn):
-            raise ValueError(
-                f"metric {m!r} must be a function fn(y_true, y_pred) or the name of one "
-                "(e.g. 'mae'), not a stateful keras.metrics.Metric"
-            )
-        fns[m if isinstance(m, str) else getattr(m, "__name__", type(m).__name__)] = fn
-    return fns
+# --------------------------------------------------------------------------
+# Data, as fit takes it
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -178,101 +42,197 @@ def _check_positive_int(name: str, value: object) -> int:
     return int(value)
 
 
-def _loss_sum(fn: Callable, y, y_pred) -> tf.Tensor:
-    """Sum over the batch of a per-example loss (or mean-reduced loss times the batch size)."""
-    values = tf.cast(fn(y, y_pred), tf.float32)
-    if values.shape.rank:
-        return tf.reduce_sum(values)
-    return values * tf.cast(tf.shape(y_pred)[0], tf.float32)
+def _as_array(name: str, value) -> np.ndarray:
+    """One input, target or weight array as Keras' array adapter keeps it: floats as float32, ints as they are."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be array-like, got {type(value).__name__}: {exc}") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
+    if array.ndim == 0:
+        raise ValueError(f"{name} must have a batch dimension, got a scalar")
+    if array.dtype.kind == "f" and array.dtype != np.float32:
+        array = array.astype(np.float32)
+    return array
 
 
-def _add(a: list, b: list) -> list:
-    return [None if x is None else x + y for x, y in zip(a, b)]
+def _arrays(data, name: str):
+    """``(x, y)`` or ``(x, y, sample_weight)`` with every leaf a numpy array of one common length."""
+    if not (isinstance(data, (tuple, list)) and len(data) in (2, 3)):
+        raise ValueError(
+            f"{name} must be (x, y) or (x, y, sample_weight) arrays, or a batched tf.data.Dataset; "
+            f"got {type(data).__name__}" + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
+        )
+    parts = tuple(data) if data[-1] is not None else tuple(data[:-1])
+    if any(p is None for p in parts[:2]):
+        raise ValueError(f"{name}: x and y must not be None")
+    labels = ("x", "y", "sample_weight")
+    arrays = tuple(
+        tf.nest.map_structure(lambda a, label=label: _as_array(f"{name} {label}", a), part)
+        for label, part in zip(labels, parts)
+    )
+    lengths = {label: {len(a) for a in tf.nest.flatten(part)} for label, part in zip(labels, arrays)}
+    every = set().union(*lengths.values())
+    if len(every) != 1:
+        counts = [f"{label} has {n.pop() if len(n) == 1 else sorted(n)}" for label, n in lengths.items()]
+        raise ValueError(f"{name}: {counts[0]} samples but {' and '.join(counts[1:])}; "
+                         "every array needs one entry per sample")
+    if every == {0}:
+        raise ValueError(f"{name} is empty: x has 0 samples")
+    return arrays, every.pop()
 
 
-def _make_step(model, optimizer, variables, loss_fn, metric_fns, clipper, *, accumulation_steps,
-               nonfinite, record_norms, record_layer_norms):
-    """The per-replica training step: gradients, all-reduce, records, clip, apply.
+def _as_dataset(data, batch_size: int, shuffle: bool, seed: int, name: str,
+                steps_per_epoch: int | None = None) -> tuple[tf.data.Dataset, int | None]:
+    """Turn arrays or a batched Dataset into batches of ``(x, y[, sample_weight])``; also return its length.
 
-    Returns records ``(loss, norm, clipped_norm, clipped, applied, layer_norms,
-    metrics, finite_per_variable, stop)``, identical on every replica.
+    The length in batches is ``steps_per_epoch`` when given, else what
+    TensorFlow knows; a Dataset of unknown or infinite length needs
+    ``steps_per_epoch`` (as in ``model.fit``), or training could never end.
     """
-    is_loss_scaled = _loss_scale(optimizer) is not None
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
+            raise ValueError(
+                f"{name} must yield (x, y) or (x, y, sample_weight) batches, got elements of {spec}"
+            )
+        cardinality = int(data.cardinality())
+        if cardinality == 0:
+            raise ValueError(f"{name} is an empty Dataset")
+        if cardinality < 0 and steps_per_epoch is None:
+            kind = "infinite (it repeats)" if cardinality == tf.data.INFINITE_CARDINALITY else "unknown"
+            raise ValueError(
+                f"{name} has {kind} length, so an epoch would never end; pass steps_per_epoch=N "
+                "(as in model.fit), or tell TensorFlow a finite length with "
+                "dataset.apply(tf.data.experimental.assert_cardinality(N))"
+            )
+        return data, steps_per_epoch or cardinality
+    if isinstance(data, dict):
+        raise ValueError(f"{name}: pass (x, y) with x a dict of inputs, not a dict alone")
+    arrays, n_samples = _arrays(data, name)
+    ds = tf.data.Dataset.from_tensor_slices(arrays)
+    if shuffle:
+        ds = ds.shuffle(n_samples, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size), steps_per_epoch or math.ceil(n_samples / batch_size)
 
-    def shares(x, y, denominator):
-        # This (micro-)batch's share of the full-batch mean loss, and its gradient.
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            loss_share = _loss_sum(loss_fn, y, y_pred) / denominator
-            objective = optimizer.scale_loss(loss_share) if is_loss_scaled else loss_share
-        grads = unscale_gradients(optimizer, tape.gradient(objective, variables))
-        metric_shares = [_loss_sum(fn, y, y_pred) / denominator for fn in metric_fns]
-        return loss_share, grads, metric_shares
 
-    def step(x, y):
+def _first_batch(dataset: tf.data.Dataset):
+    for element in dataset.take(1):
+        return element
+    raise ValueError("data yielded no batches")
+
+
+def _compile(model: keras.Model, optimizer, loss, metrics, strategy, element) -> keras.metrics.Metric:
+    """Compile ``model`` as ``model.compile`` would and build its loss and metrics on one batch.
+
+    ``train()`` computes the loss and the metrics with the model's compiled
+    loss and metric objects, so they are Keras' own, with fit's names and
+    values. Returns the loss tracker (the running mean fit logs as "loss").
+    """
+    with strategy.scope():
+        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics) or None)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
+        y_pred = model(x, training=False)
+        model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        model.reset_metrics()
+    return next(m for m in model.metrics if m.name == "loss")
+
+
+def _check_metrics(metrics) -> list:
+    if isinstance(metrics, (str, keras.metrics.Metric)) or callable(metrics):
+        raise TypeError(f"metrics must be a list, e.g. metrics=[{metrics!r}], got {metrics!r}")
+    metrics = list(metrics)
+    for m in metrics:
+        if isinstance(m, str):
+            try:
+                keras.metrics.get(m)
+            except ValueError:
+                if m.lower() not in ("accuracy", "acc", "crossentropy", "ce"):
+                    raise ValueError(f"unknown metric {m!r} in metrics; use a keras.metrics name or object") from None
+        elif not (isinstance(m, keras.metrics.Metric) or callable(m)):
+            raise TypeError(f"metrics entries must be names, keras.metrics.Metric objects or functions, got {m!r}")
+    return metrics
+
+
+# --------------------------------------------------------------------------
+# The compiled step
+
+
+_RECORDS = (  # name, dtype, per variable
+    ("loss", tf.float32, False), ("grad_norm", tf.float32, False), ("clipped_norm", tf.float32, False),
+    ("clipped", tf.bool, False), ("applied", tf.bool, False), ("overflow", tf.bool, False),
+    ("spike_skipped", tf.bool, False), ("layer_norms", tf.float32, True), ("finite", tf.bool, True),
+)
+
+
+def _make_step(model, optimizer, variables, loss_tracker, clipper: Clipper, skipper: SpikeSkipper | None, *,
+               accumulation_steps: int, nonfinite: str, record_norms: bool, record_layer_norms: bool):
+    """The per-replica training step: gradients, all-reduce, measure, clip, apply, records.
+
+    Returns the records of ``_RECORDS`` and a ``stop`` flag, identical on every replica.
+    """
+    is_loss_scaled = loss_scale(optimizer) is not None
+
+    def gradients(x, y, sample_weight):
+        # Each micro-batch's loss (as fit computes it) weighted by its share of the batch.
+        n = batch_size(x)
+        size = (n + accumulation_steps - 1) // accumulation_steps
+        loss, grads = tf.constant(0.0), None
+        for k in range(accumulation_steps):
+            part = slice(k * size, (k + 1) * size)
+            xs, ys, ws = (x, y, sample_weight) if accumulation_steps == 1 else tf.nest.map_structure(
+                lambda t: None if t is None else t[part], (x, y, sample_weight))
+            share = tf.cast(batch_size(xs), tf.float32) / tf.cast(n, tf.float32)
+            loss_k, _, grads_k = model_gradients(model, optimizer, variables, xs, ys, ws, share)
+            loss_k = tf.cast(loss_k, tf.float32)
+            loss_tracker.update_state(_unscale_for_distribution(loss_k), sample_weight=batch_size(xs))
+            loss += loss_k * share
+            grads = grads_k if grads is None else add_gradients(grads, grads_k)
+        return loss, grads
+
+    def step(element):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
+        loss, grads = gradients(x, y, sample_weight)
         context = tf.distribute.get_replica_context()
-        replicas = context.num_replicas_in_sync
-        reduce = context.all_reduce if replicas > 1 else (lambda _op, value: value)
-        denominator = reduce("sum", tf.cast(tf.shape(x)[0], tf.float32))
-        size = (tf.shape(x)[0] + accumulation_steps - 1) // accumulation_steps
-        loss_share, grads, metric_shares = shares(x[:size], y[:size], denominator)
-        for k in range(1, accumulation_steps):
-            more = shares(x[k * size:(k + 1) * size], y[k * size:(k + 1) * size], denominator)
-            loss_share, grads = loss_share + more[0], _add(grads, more[1])
-            metric_shares = [a + b for a, b in zip(metric_shares, more[2])]
-        # Clip after the all-reduce: every replica holds the same full-batch gradient.
-        loss_value = reduce("sum", loss_share)
-        present = [i for i, g in enumerate(grads) if g is not None]
-        reduced = reduce("sum", [grads[i] for i in present]) if present else []
-        grads = list(grads)
-        for i, g in zip(present, reduced):
-            grads[i] = g
-        metric_values = tf.stack(reduce("sum", metric_shares)) if metric_shares else tf.zeros([0])
+        if context.num_replicas_in_sync > 1:
+            loss = context.all_reduce("sum", loss)
+        grads = all_reduce(grads)  # clip the full-batch gradient, on every replica the same
 
-        norm = global_norm(grads)
-        finite_loss = tf.math.is_finite(loss_value)
+        squared = squared_norms(grads)  # measured once: norm, per-tensor clipping, records
+        norm = tf.sqrt(tf.add_n(squared))
+        finite_loss = tf.math.is_finite(loss)
         finite = tf.logical_and(finite_loss, tf.math.is_finite(norm))
-        result = clipper.clip(grads, variables, norm=norm)
+        result = clipper.clip_measured(grads, variables, squared)
+        spike = skipper.check(norm, loss) if skipper is not None else tf.constant(False)
         # A LossScaleOptimizer skips non-finite gradients and lowers its scale by itself.
-        apply = finite_loss if is_loss_scaled else finite
+        apply = tf.logical_and(finite_loss if is_loss_scaled else finite, tf.logical_not(spike))
+        apply_if(optimizer, result.grads, variables, apply)
 
-        # Keras sums the replicas' gradients again inside apply(); each holds the full sum.
-        update = _rescale_gradients(optimizer, [None if g is None else g / replicas for g in result.grads])
-
-        def apply_update(grads=update):
-            optimizer.apply(grads, variables)
-            return tf.constant(True)
-
-        if replicas > 1 and not tf.__internal__.distribute.strategy_supports_no_merge_call():
-            # A cond whose branch synchronises replicas must run in cross-replica
-            # context (as in Keras' LossScaleOptimizer).
-            def cross_replica(distribution, flag, grads):
-                def call():
-                    distribution.extended.call_for_each_replica(apply_update, args=(grads,))
-                    return tf.constant(True)
-
-                flag = distribution.experimental_local_results(flag)[0]
-                tf.cond(flag, call, lambda: tf.constant(False))
-
-            context.merge_call(cross_replica, args=(apply, update))
-        else:
-            tf.cond(apply, apply_update, lambda: tf.constant(False))
-        after = global_norm(result.grads) if record_norms else tf.constant(float("nan"))
-        per_var = tf.stack([global_norm([g]) for g in grads]) if record_layer_norms else tf.zeros([0])
-        var_finite = tf.stack([
-            tf.constant(True) if g is None else tf.math.is_finite(global_norm([g])) for g in grads
-        ]) if nonfinite == "raise" else tf.zeros([0], tf.bool)
+        overflow = tf.logical_and(tf.constant(is_loss_scaled), tf.logical_and(finite_loss, tf.logical_not(finite)))
+        after = tf.sqrt(tf.add_n(squared_norms(result.grads))) if record_norms else tf.constant(float("nan"))
+        per_var = tf.sqrt(tf.stack(squared)) if record_layer_norms else tf.zeros([0])
+        var_finite = tf.math.is_finite(tf.stack(squared)) if nonfinite == "raise" else tf.zeros([0], tf.bool)
         stop = tf.logical_and(tf.constant(nonfinite in ("stop", "raise")),
                               tf.logical_not(finite_loss if is_loss_scaled else finite))
-        return [loss_value, norm, after, result.clipped, apply, per_var, metric_values, var_finite, stop]
+        applied = tf.logical_and(apply, finite)
+        return [loss, norm, after, result.clipped, applied, overflow, spike, per_var, var_finite, stop]
 
     return step
+
+
+def _unscale_for_distribution(loss: tf.Tensor) -> tf.Tensor:
+    # compute_loss carries fit's 1 / replicas factor; the loss tracker wants the replica's own mean.
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    return loss * replicas
 
 
 class _SummaryLogger:
     """Writes the records of ``train(..., log_dir=...)`` as TensorBoard summaries."""
 
-    def __init__(self, log_dir: str, variable_names: list[str]):
+    def __init__(self, log_dir: str):
         try:
             os.makedirs(log_dir, exist_ok=True)
             with tempfile.TemporaryFile(dir=log_dir):
@@ -280,18 +240,25 @@ class _SummaryLogger:
         except OSError as exc:
             raise ValueError(f"log_dir {str(log_dir)!r} cannot be written: {exc}") from None
         self.writer = tf.summary.create_file_writer(str(log_dir))
-        self.variable_names = variable_names
+        self._write = tf.function(self._write_rows)
 
-    def steps(self, first_step: int, rows: list[np.ndarray]) -> None:
-        loss, before, after, clipped, _applied, layer_norms = rows[:6]
+    def _write_rows(self, first_step, loss, before, after, clipped, skipped, layer_norms):
+        # One compiled call per chunk of steps, not five eager calls per step; the
+        # root name scope keeps the tags free of the loop's "while/" prefix.
         with self.writer.as_default():
-            for i in range(len(loss)):
-                step = first_step + i
-                tf.summary.scalar("loss", loss[i], step=step)
-                tf.summary.scalar("grad_norm/before_clipping", before[i], step=step)
-                tf.summary.scalar("grad_norm/after_clipping", after[i], step=step)
-                tf.summary.scalar("grad_norm/clipped", float(clipped[i]), step=step)
-                tf.summary.histogram("grad_norm/per_variable", layer_norms[i], step=step)
+            for i in tf.range(tf.shape(loss)[0]):
+                step = tf.cast(first_step + i, tf.int64)
+                with tf.compat.v1.name_scope(None):
+                    tf.summary.scalar("loss", loss[i], step=step)
+                    tf.summary.scalar("grad_norm/before_clipping", before[i], step=step)
+                    tf.summary.scalar("grad_norm/after_clipping", after[i], step=step)
+                    tf.summary.scalar("grad_norm/clipped", tf.cast(clipped[i], tf.float32), step=step)
+                    tf.summary.scalar("grad_norm/skipped", tf.cast(skipped[i], tf.float32), step=step)
+                    tf.summary.histogram("grad_norm/per_variable", layer_norms[i], step=step)
+
+    def steps(self, first_step: int, rows: dict[str, np.ndarray]) -> None:
+        self._write(tf.constant(first_step), rows["loss"], rows["grad_norm"], rows["clipped_norm"],
+                    rows["clipped"], rows["spike_skipped"], rows["layer_norms"])
         self.writer.flush()
 
     def epoch(self, epoch: int, logs: dict[str, float]) -> None:
@@ -306,8 +273,53 @@ class Trainer:
 
     Holds the model, optimizer, data pipeline and every record so far. The
     compiled step is built once per clipper: ``set_clipper`` swaps the clipper
-    between steps (one new trace), which is what the live dashboard does.
-    Arguments are those of ``train()``.
+    between steps, which is what the live dashboard does.
+
+    The model is compiled with ``optimizer``, ``loss`` and ``metrics`` (as
+    ``model.compile`` would), and the loss and metrics come from Keras' own
+    objects: the epoch logs carry ``fit``'s names and values, and
+    ``model.evaluate`` works afterwards.
+
+    Args:
+      model: a Keras model (built, or built here on the first batch).
+      data: what ``model.fit`` takes: ``(x, y)`` or ``(x, y, sample_weight)``
+        arrays, where ``x`` is an array, a tuple or a dict of arrays (shuffled
+        and batched here; integer inputs stay integer), or a batched
+        ``tf.data.Dataset`` of such tuples (used as is).
+      optimizer: a Keras optimizer. Leave its ``clipnorm`` etc. unset when
+        passing a clipper, or the gradient would be clipped twice (refused).
+      loss: a Keras loss name, object or function, as in ``model.compile``.
+      clipper: a ``Clipper`` or a method name for ``make_clipper``.
+      threshold: the threshold when ``clipper`` is a name (an error if it
+        contradicts a ``Clipper``'s own).
+      batch_size: examples per step for array data.
+      validation_data: ``(x, y[, sample_weight])`` or a Dataset, evaluated with
+        ``model.evaluate`` after every epoch (logged as ``val_...``).
+      metrics: what ``model.compile`` takes: names (``"accuracy"``, ``"mae"``)
+        and ``keras.metrics.Metric`` objects, reset every epoch.
+      shuffle, seed: shuffle array data every epoch, reproducibly.
+      steps_per_epoch: batches per epoch; needed for a Dataset of unknown or
+        infinite length (as in ``model.fit``).
+      nonfinite: what to do with a non-finite loss or gradient: ``"stop"``
+        (default: do not apply it, stop, keep the history), ``"skip"`` (do not
+        apply it, count it, go on) or ``"raise"`` (``FloatingPointError``).
+        Loss-scale overflows are the ``LossScaleOptimizer``'s business: it
+        skips them and lowers its scale; they are recorded as ``overflow``.
+      skip_spikes: a ``SpikeSkipper``: hold back updates whose gradient norm
+        is a spike against a rolling window (recorded as ``spike_skipped``).
+      record_norms: record the norm after clipping (costs one reduction).
+      record_layer_norms: also record every variable's gradient norm.
+      steps_per_call: steps run per compiled call (records come back per call).
+      accumulation_steps: split each batch into this many micro-batches and
+        accumulate their gradients; clipping then acts once, on the
+        accumulated gradient, exactly as on one large batch.
+      strategy: a ``tf.distribute`` strategy whose scope built the model and
+        optimizer. Gradients are all-reduced first, so every replica clips the
+        full-batch gradient (Keras 3's ``global_clipnorm`` clips each replica's
+        share before the all-reduce).
+      log_dir: write TensorBoard summaries there: per step the loss, the norm
+        before and after clipping, whether clipping fired or the step was
+        skipped, a histogram of the per-variable norms; per epoch the logs.
 
     >>> from gradclip_helpers import make_regression, seed_mlp
     >>> data = make_regression(n_samples=64, seed=0)
@@ -320,36 +332,59 @@ class Trainer:
     def __init__(self, model: keras.Model, data, *, optimizer: keras.optimizers.Optimizer,
                  loss: str | Callable = "mse", clipper: Clipper | str | None = None,
                  threshold: float | None = None, batch_size: int = 32, validation_data=None,
-                 metrics: Sequence[str | Callable] = (), shuffle: bool = True, seed: int = 0,
-                 nonfinite: str = "stop", record_norms: bool = True, record_layer_norms: bool = False,
-                 steps_per_call: int = 100, accumulation_steps: int = 1,
+                 metrics: Sequence[str | Callable | keras.metrics.Metric] = (), shuffle: bool = True,
+                 seed: int = 0, steps_per_epoch: int | None = None, nonfinite: str = "stop",
+                 skip_spikes: SpikeSkipper | None = None, record_norms: bool = True,
+                 record_layer_norms: bool = False, steps_per_call: int = 100, accumulation_steps: int = 1,
                  strategy: tf.distribute.Strategy | None = None, log_dir: str | None = None):
+        # Check everything before touching the model or the optimizer: a refused call changes nothing.
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise TypeError(f"optimizer must be a keras.optimizers.Optimizer, got {type(optimizer).__name__}")
         if nonfinite not in NONFINITE_POLICIES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
+        if skip_spikes is not None and not isinstance(skip_spikes, SpikeSkipper):
+            raise TypeError(f"skip_spikes must be a SpikeSkipper or None, got {skip_spikes!r}")
         batch_size = _check_positive_int("batch_size", batch_size)
+        if steps_per_epoch is not None:
+            steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
         self.steps_per_call = _check_positive_int("steps_per_call", steps_per_call)
         self.accumulation_steps = _check_positive_int("accumulation_steps", accumulation_steps)
-        self.model, self.optimizer, self.nonfinite = model, optimizer, nonfinite
+        if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+            raise TypeError(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
+        metrics = _check_metrics(metrics)
+        self.clipper = self._checked_clipper(optimizer, clipper, threshold)
+        dataset, self.steps_per_epoch = _as_dataset(data, batch_size, shuffle, seed, "data", steps_per_epoch)
+        # As in fit: with steps_per_epoch given, an epoch goes on where the last one stopped.
+        self._keep_iterator = steps_per_epoch is not None
+        self._validation = None
+        if validation_data is not None:
+            if isinstance(validation_data, tf.data.Dataset):
+                _as_dataset(validation_data, batch_size, False, seed, "validation_data", 1)
+                self._validation = {"x": validation_data}
+            else:
+                arrays, _ = _arrays(validation_data, "validation_data")
+                self._validation = dict(zip(("x", "y", "sample_weight"), arrays), batch_size=batch_size)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if isinstance(loss, str):
+            try:
+                keras.losses.get(loss)
+            except ValueError:
+                raise ValueError(f"unknown loss {loss!r}; use a keras.losses name, object or function") from None
+        self._log_dir = log_dir
+        self._logger = _SummaryLogger(log_dir) if log_dir is not None else None
+
+        self.model, self.optimizer, self.nonfinite, self.skipper = model, optimizer, nonfinite, skip_spikes
         self.record_norms = record_norms
         self.record_layer_norms = record_layer_norms or log_dir is not None
-        dataset, n_samples = _as_dataset(data, batch_size, shuffle, seed, "data")
-        if n_samples:
-            self.steps_per_epoch = math.ceil(n_samples / batch_size)
-        else:  # a batched Dataset: its length in batches, when TensorFlow knows it
-            cardinality = int(data.cardinality())
-            self.steps_per_epoch = cardinality if cardinality > 0 else None
-        self._val_dataset = None
-        if validation_data is not None:
-            self._val_dataset, _ = _as_dataset(validation_data, max(batch_size, 256), False, seed, "validation_data")
-        self._loss_fn = keras.losses.get(loss)
-        self._metric_fns = _metric_fns(metrics)
+        self._loss_tracker = _compile(model, optimizer, loss, metrics, self.strategy, _first_batch(dataset))
         self.variables = list(model.trainable_variables)
         if not self.variables:
-            raise ValueError("the model has no trainable variables; build it first (e.g. with keras.Input)")
+            raise ValueError("the model has no trainable variables")
         first = getattr(self.variables[0], "value", self.variables[0])
         if strategy is not None and not strategy.extended.variable_created_in_scope(first):
             raise ValueError("with a strategy, build the model and optimizer inside strategy.scope()")
-        self.strategy = strategy or tf.distribute.get_strategy()
         if self.strategy.num_replicas_in_sync > 1:
             dataset = self.strategy.experimental_distribute_dataset(dataset)
         self._dataset = dataset
@@ -357,12 +392,9 @@ class Trainer:
             with self.strategy.scope():
                 optimizer.build(self.variables)
         self.variable_names = [getattr(v, "path", v.name) for v in self.variables]
-        self._logger = _SummaryLogger(log_dir, self.variable_names) if log_dir is not None else None
 
-        self._records: list[list[np.ndarray]] = []
-        self._epoch_logs: dict[str, list[float]] = {"loss": [], **{n: [] for n in self._metric_fns}}
-        if self._val_dataset is not None:
-            self._epoch_logs.update({"val_loss": [], **{f"val_{n}": [] for n in self._metric_fns}})
+        self._records: list[dict[str, np.ndarray]] = []
+        self._epoch_logs: dict[str, list[float]] = {}
         self._iterator = None
         self._epoch_start = 0
         self._traces_before = 0
@@ -370,38 +402,43 @@ class Trainer:
         self.epochs_done = 0
         self.stopped = False
         self.interrupted = False
-        self._evaluate = self._make_evaluate()
-        self.set_clipper(clipper, threshold)
+        self._compile_step()
 
     # -- building ---------------------------------------------------------
 
-    def set_clipper(self, clipper: Clipper | str | None, threshold: float | None = None) -> None:
-        """Use another clipper from the next step on (invalid input raises and changes nothing)."""
+    @staticmethod
+    def _checked_clipper(optimizer, clipper, threshold) -> Clipper:
         clipper = make_clipper(clipper, threshold)
-        inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
-        if clipper.method != "none" and any(getattr(inner, a, None) for a in ("clipnorm", "clipvalue", "global_clipnorm")):
+        own = optimizer_clip_arguments(optimizer)
+        if clipper.method != "none" and own:
             raise ValueError(
-                "the optimizer clips by itself (clipnorm/clipvalue/global_clipnorm is set) "
+                f"the optimizer clips by itself ({', '.join(f'{k}={v}' for k, v in own.items())}) "
                 f"and clipper={clipper.method!r} would clip again; use one of the two"
             )
-        step = _make_step(self.model, self.optimizer, self.variables, self._loss_fn,
-                          list(self._metric_fns.values()), clipper, accumulation_steps=self.accumulation_steps,
-                          nonfinite=self.nonfinite, record_norms=self.record_norms,
-                          record_layer_norms=self.record_layer_norms)
+        return clipper
+
+    def set_clipper(self, clipper: Clipper | str | None, threshold: float | None = None) -> None:
+        """Use another clipper from the next step on (invalid input raises and changes nothing)."""
+        self.clipper = self._checked_clipper(self.optimizer, clipper, threshold)
+        self._compile_step()
+
+    def _compile_step(self) -> None:
+        step = _make_step(self.model, self.optimizer, self.variables, self._loss_tracker, self.clipper,
+                          self.skipper, accumulation_steps=self.accumulation_steps, nonfinite=self.nonfinite,
+                          record_norms=self.record_norms, record_layer_norms=self.record_layer_norms)
         strategy = self.strategy
 
         @tf.function
         def run(iterator, max_steps):
-            spec = [tf.float32, tf.float32, tf.float32, tf.bool, tf.bool, tf.float32, tf.float32, tf.bool]
-            arrays = [tf.TensorArray(d, size=0, dynamic_size=True) for d in spec]
+            arrays = [tf.TensorArray(dtype, size=0, dynamic_size=True) for _, dtype, _ in _RECORDS]
             i = tf.constant(0)
             stopped = tf.constant(False)
             exhausted = tf.constant(False)
             while i < max_steps and not stopped and not exhausted:
                 optional = iterator.get_next_as_optional()
                 if optional.has_value():
-                    x, y = optional.get_value()
-                    records = [strategy.experimental_local_results(r)[0] for r in strategy.run(step, args=(x, y))]
+                    records = [strategy.experimental_local_results(r)[0]
+                               for r in strategy.run(step, args=(optional.get_value(),))]
                     stopped = records.pop()
                     arrays = [a.write(i, r) for a, r in zip(arrays, records)]
                     i += 1
@@ -415,46 +452,33 @@ class Trainer:
         run._omit_frequent_tracing_warning = True
         if self._run is not None:
             self._traces_before += self._run.experimental_get_tracing_count()
-        self._run, self.clipper = run, clipper
-
-    def _make_evaluate(self):
-        loss_fn, metric_fns = self._loss_fn, list(self._metric_fns.values())
-        model = self.model
-
-        @tf.function
-        def evaluate(ds):
-            totals = tf.zeros([1 + len(metric_fns)])
-            count = tf.constant(0.0)
-            for x, y in ds:
-                y_pred = model(x, training=False)
-                totals += tf.stack([_loss_sum(fn, y, y_pred) for fn in [loss_fn, *metric_fns]])
-                count += tf.cast(tf.shape(x)[0], tf.float32)
-            return totals / count
-
-        evaluate._omit_frequent_tracing_warning = True
-        return evaluate
+        self._run = run
 
     # -- running ----------------------------------------------------------
 
     @property
     def steps(self) -> int:
         """Optimizer steps attempted so far."""
-        return sum(len(r[0]) for r in self._records)
+        return sum(len(r["loss"]) for r in self._records)
 
     def advance(self, max_steps: int) -> int:
         """Run up to ``max_steps`` steps, stopping early at the end of an epoch; return how many ran.
 
-        At the end of an epoch the epoch's means and the validation metrics are
+        At the end of an epoch the epoch's logs and the validation metrics are
         recorded. Under ``nonfinite="raise"`` a non-finite step raises
         ``FloatingPointError`` (the records up to it are kept).
         """
+        max_steps = _check_positive_int("max_steps", max_steps)
         if self.stopped:
             return 0
         if self._iterator is None:
             self._iterator = iter(self._dataset)
-            self._epoch_start = self.steps
-        arrays, count, stopped, exhausted = self._run(self._iterator, tf.constant(int(max_steps)))
-        rows = [a.numpy() for a in arrays]
+        if self.steps == self._epoch_start:
+            self.model.reset_metrics()
+        if self.steps_per_epoch is not None:
+            max_steps = min(max_steps, self._epoch_start + self.steps_per_epoch - self.steps)
+        arrays, count, stopped, exhausted = self._run(self._iterator, tf.constant(max_steps))
+        rows = {name: a.numpy() for (name, _, _), a in zip(_RECORDS, arrays)}
         count = int(count)
         if count:
             if self._logger is not None:
@@ -462,6 +486,8 @@ class Trainer:
             self._records.append(rows)
         self.stopped = bool(stopped)
         epoch_complete = self.steps_per_epoch is not None and self.steps - self._epoch_start >= self.steps_per_epoch
+        if bool(exhausted):
+            self._iterator = None  # a finite Dataset starts again in the next epoch
         if bool(exhausted) or self.stopped or epoch_complete:
             if self.steps == self._epoch_start:
                 raise ValueError("data yielded no batches")
@@ -471,28 +497,24 @@ class Trainer:
         return count
 
     def _end_epoch(self) -> None:
-        rows = [np.concatenate([r[k] for r in self._records])[self._epoch_start:] for k in (0, 6)]
-        losses, metric_rows = rows
-        logs = {"loss": float(np.mean(losses))}
-        for j, name in enumerate(self._metric_fns):
-            logs[name] = float(np.mean(metric_rows[:, j]))
-        if self._val_dataset is not None:
-            values = self._evaluate(self._val_dataset).numpy()
-            logs["val_loss"] = float(values[0])
-            for j, name in enumerate(self._metric_fns):
-                logs[f"val_{name}"] = float(values[j + 1])
+        logs = {k: float(v) for k, v in self.model.get_metrics_result().items()}
+        if self._validation is not None:
+            results = self.model.evaluate(**self._validation, verbose=0, return_dict=True)
+            logs.update({f"val_{k}": float(v) for k, v in results.items()})
         for name, value in logs.items():
-            self._epoch_logs[name].append(value)
+            self._epoch_logs.setdefault(name, []).append(value)
         if self._logger is not None:
             self._logger.epoch(self.epochs_done, logs)
         self.epochs_done += 1
-        self._iterator = None
+        self._epoch_start = self.steps
+        if not self._keep_iterator:
+            self._iterator = None  # the next epoch starts the data again (and reshuffles it)
 
-    def _raise_nonfinite(self, rows: list[np.ndarray]) -> None:
+    def _raise_nonfinite(self, rows: dict[str, np.ndarray]) -> None:
         step = self.steps - 1
-        names = [n for n, ok in zip(self.variable_names, rows[7][-1]) if not ok]
+        names = [n for n, ok in zip(self.variable_names, rows["finite"][-1]) if not ok]
         raise FloatingPointError(
-            f"non-finite loss or gradient at step {step} (loss={rows[0][-1]:.4g}); "
+            f"non-finite loss or gradient at step {step} (loss={rows['loss'][-1]:.4g}); "
             f"non-finite gradients for: {names or 'none (the loss)'}"
         )
 
@@ -507,7 +529,7 @@ class Trainer:
                 count = self.advance(self.steps_per_call)
                 bar.update(count)
                 if count:
-                    bar.set_postfix(loss=f"{self._records[-1][0][-1]:.4g}")
+                    bar.set_postfix(loss=f"{self._records[-1]['loss'][-1]:.4g}")
         except KeyboardInterrupt:
             self.interrupted = True
             warnings.warn("training interrupted: returning the history recorded so far", RuntimeWarning, stacklevel=3)
@@ -518,16 +540,17 @@ class Trainer:
     @property
     def history(self) -> History:
         """Everything recorded so far, as a ``History``."""
-        n_vars = len(self.variables)
-        columns = [np.concatenate([r[k] for r in self._records]) if self._records else np.zeros(0)
-                   for k in range(6)]
+        def column(name: str, dtype) -> np.ndarray:
+            parts = [r[name] for r in self._records]
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+        layer_norms = column("layer_norms", np.float32).reshape(-1, len(self.variables))
         return History(
-            loss=columns[0].astype(np.float32),
-            grad_norm=columns[1].astype(np.float32),
-            clipped_norm=columns[2].astype(np.float32),
-            clipped=columns[3].astype(bool),
-            applied=columns[4].astype(bool),
-            layer_norms=columns[5].reshape(-1, n_vars) if self.record_layer_norms else None,
+            loss=column("loss", np.float32), grad_norm=column("grad_norm", np.float32),
+            clipped_norm=column("clipped_norm", np.float32), clipped=column("clipped", bool),
+            applied=column("applied", bool), overflow=column("overflow", bool),
+            spike_skipped=column("spike_skipped", bool),
+            layer_norms=layer_norms if self.record_layer_norms else None,
             variable_names=list(self.variable_names),
             epochs={k: np.array(v) for k, v in self._epoch_logs.items()},
             method=self.clipper.method,
@@ -537,65 +560,21 @@ class Trainer:
         )
 
 
-def train(
-    model: keras.Model,
-    data,
-    *,
-    optimizer: keras.optimizers.Optimizer,
-    loss: str | Callable = "mse",
-    clipper: Clipper | str | None = None,
-    threshold: float | None = None,
-    epochs: int = 1,
-    batch_size: int = 32,
-    validation_data=None,
-    metrics: Sequence[str | Callable] = (),
-    shuffle: bool = True,
-    seed: int = 0,
-    nonfinite: str = "stop",
-    record_norms: bool = True,
-    record_layer_norms: bool = False,
-    steps_per_call: int = 100,
-    accumulation_steps: int = 1,
-    strategy: tf.distribute.Strategy | None = None,
-    log_dir: str | None = None,
-    progress: bool = True,
-) -> History:
-    """Train ``model`` with mini-batch gradient steps, clipping and full records.
+def train(model: keras.Model, data, *, epochs: int = 1, progress: bool = True, **options) -> History:
+    """Train ``model`` with mini-batch gradient steps, clipping and full records, like ``model.fit``.
 
-    Each step: loss and gradients under a ``GradientTape`` (loss scaled and the
-    gradients unscaled for a ``LossScaleOptimizer``), the global norm, the
-    clipper, then ``optimizer.apply``. Many steps run inside one compiled
-    ``tf.function`` call, traced once per run.
+    Each step: the loss as ``fit`` computes it and its gradients (loss scaled
+    and the gradients unscaled for a ``LossScaleOptimizer``), the all-reduce
+    under a strategy, the global norm, the clipper, then ``optimizer.apply``.
+    Many steps run inside one compiled ``tf.function`` call.
 
     Args:
-      model: a built Keras model.
-      data: ``(x, y)`` numpy arrays (shuffled and batched here) or a batched
-        ``tf.data.Dataset`` of ``(x, y)`` (used as is).
-      optimizer: a Keras optimizer. Leave its ``clipnorm`` etc. unset when
-        passing a clipper, or the gradient is clipped twice.
-      loss: a Keras loss name or callable, averaged over the batch.
-      clipper: a ``Clipper`` or a method name for ``make_clipper``.
-      threshold: the threshold when ``clipper`` is a name.
-      epochs, batch_size: as in ``model.fit``.
-      validation_data: ``(x, y)`` or a Dataset, evaluated after every epoch.
-      metrics: metric functions ``fn(y_true, y_pred)`` or their names, e.g. ``["mae"]``.
-      nonfinite: what to do with a non-finite loss or gradient: ``"stop"``
-        (default: do not apply it, stop, keep the history), ``"skip"`` (do not
-        apply it, count it, go on) or ``"raise"`` (``FloatingPointError``).
-      record_norms: record the norm after clipping (costs one reduction).
-      record_layer_norms: also record every variable's gradient norm.
-      steps_per_call: steps run per compiled call (records come back per call).
-      accumulation_steps: split each batch into this many micro-batches and
-        accumulate their gradients; clipping then acts once, on the
-        accumulated gradient, exactly as on one large batch.
-      strategy: a ``tf.distribute`` strategy whose scope built the model and
-        optimizer. Gradients are all-reduced first, so every replica clips the
-        full-batch gradient (Keras 3's ``global_clipnorm`` clips each replica's
-        share before the all-reduce).
-      log_dir: write TensorBoard summaries there: per step the loss, the norm
-        before and after clipping, whether clipping fired, a histogram of the
-        per-variable norms; per epoch the epoch logs.
+      model, data: as in ``model.fit`` (see ``Trainer``).
+      epochs: passes over the data (``steps_per_epoch`` steps each when given).
       progress: show a progress bar.
+      **options: every argument of ``Trainer`` (``optimizer`` is required;
+        ``loss``, ``clipper``, ``threshold``, ``batch_size``, ``metrics``,
+        ``validation_data``, ``strategy``, ``skip_spikes``, ...).
 
     Returns:
       A ``History``. Interrupting the kernel returns what was recorded so far.
@@ -609,82 +588,6 @@ def train(
     (2, None, True)
     """
     epochs = _check_positive_int("epochs", epochs)
-    trainer = Trainer(
-        model, data, optimizer=optimizer, loss=loss, clipper=clipper, threshold=threshold,
-        batch_size=batch_size, validation_data=validation_data, metrics=metrics, shuffle=shuffle,
-        seed=seed, nonfinite=nonfinite, record_norms=record_norms, record_layer_norms=record_layer_norms,
-        steps_per_call=steps_per_call, accumulation_steps=accumulation_steps, strategy=strategy,
-        log_dir=log_dir,
-    )
-    return trainer.fit(epochs, progress=progress)
-
-
-# --------------------------------------------------------------------------
-# The Keras path
-
-
-def make_optimizer(
-    name: str = "sgd", learning_rate: float = 0.01, clipper: Clipper | str | None = None,
-    threshold: float | None = None, **kwargs
-) -> keras.optimizers.Optimizer:
-    """A Keras optimizer that clips by itself, with the argument matching ``clipper``.
-
-    >>> opt = make_optimizer("sgd", 0.01, "norm", 5.0)
-    >>> type(opt).__name__, opt.clipnorm
-    ('SGD', 5.0)
-    """
-    clipper = make_clipper(clipper, threshold)
-    optimizer = keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate, **kwargs}})
-    clip_kwargs = clipper.keras_kwargs()
-    for key, value in clip_kwargs.items():
-        setattr(optimizer, key, value)
-    return optimizer
-
-
-class ClippingModel(keras.Model):
-    """Wraps a model so ``model.fit`` clips with any clipper and reports the gradient norm.
-
-    Its ``train_step`` follows the Keras 3 guide: ``compute_loss`` inside the
-    tape, ``optimizer.scale_loss`` for mixed precision, gradients unscaled
-    before clipping, and the metrics ``grad_norm`` (global norm before
-    clipping) and ``clip_rate`` (share of steps clipped) next to the loss.
-    The wrapped model's own variables are trained.
-
-    >>> from gradclip_helpers import seed_mlp
-    >>> m = ClippingModel(seed_mlp(20, seed=0), "global_norm", 5.0)
-    >>> m.compile(optimizer="sgd", loss="mse")
-    >>> logs = m.fit(np.ones((8, 20)), np.ones((8, 1)), verbose=0).history
-    >>> sorted(logs)
-    ['clip_rate', 'grad_norm', 'loss']
-    """
-
-    def __init__(self, model: keras.Model, clipper: Clipper | str | None = "none",
-                 threshold: float | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.model = model
-        self.clipper = make_clipper(clipper, threshold)
-        self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
-        self.clip_rate_tracker = keras.metrics.Mean(name="clip_rate")
-
-    def call(self, inputs, training=False):
-        return self.model(inputs, training=training)
-
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
-        grads = unscale_gradients(self.optimizer, tape.gradient(scaled_loss, variables))
-        norm = global_norm(grads)
-        result = self.clipper.clip(grads, variables, norm=norm)
-        self.optimizer.apply(_rescale_gradients(self.optimizer, result.grads), variables)
-        self.grad_norm_tracker.update_state(norm)
-        self.clip_rate_tracker.update_state(tf.cast(result.clipped, tf.float32))
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-            elif metric not in (self.grad_norm_tracker, self.clip_rate_tracker):
-                metric.update_state(y, y_pred, sample_weight)
-        return self.get_metrics_result()
+    if "optimizer" not in options:
+        raise TypeError("train() needs optimizer=, e.g. optimizer=keras.optimizers.SGD(0.01)")
+    return Trainer(model, data, **options).fit(epochs, progress=progress)

@@ -191,7 +191,7 @@ def test_custom_loop_matches_keras_fit(data, method, threshold):
     for a, b, c in zip(ours.get_weights(), keras_opt.get_weights(), wrapped_inner.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
-    assert set(logs) == {"loss", "mae", "grad_norm", "clip_rate"}
+    assert set(logs) == {"loss", "mae", "grad_norm", "step_grad_norm", "clip_rate"}
     assert logs["clip_rate"][-1] == pytest.approx(1.0)
 
 
@@ -257,8 +257,9 @@ def test_metrics_are_exact_per_epoch_and_validation(data):
     predicted = model.predict(data.x_test, verbose=0)
     assert h.epochs["val_mae"][-1] == pytest.approx(np.mean(np.abs(predicted - data.y_test)), rel=1e-4)
     assert h.epochs["val_loss"][-1] == pytest.approx(np.mean((predicted - data.y_test) ** 2), rel=1e-4)
-    with pytest.raises(ValueError, match="stateful"):
-        _sgd_run(data, metrics=[keras.metrics.MeanAbsoluteError()])
+    as_object = _sgd_run(data, metrics=[keras.metrics.MeanAbsoluteError(name="abs_error")], epochs=3,
+                         clipper="global_norm", threshold=5.0)
+    np.testing.assert_allclose(as_object.epochs["abs_error"], h.epochs["mae"], rtol=1e-6)
 
 
 def test_trainer_advances_in_chunks_and_swaps_clippers(data):
