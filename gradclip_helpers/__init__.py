@@ -50,6 +50,8 @@ from .training import NONFINITE_POLICIES, Trainer, train  # noqa: E402
 from . import plots, widgets  # noqa: E402
 from .plots import (  # noqa: E402
     METHOD_COLORS,
+    method_color,
+    neutral_colors,
     plot_clip_2d,
     plot_grad_norms,
     plot_layer_norms,
@@ -68,7 +70,7 @@ from .widgets import cliff_explorer  # noqa: E402  (notebook 07)
 __version__ = "0.1.0"
 
 __all__ = [
-    "METHOD_COLORS", "FigureExplorer", "layer_norm_explorer", "threshold_explorer",
+    "METHOD_COLORS", "method_color", "neutral_colors", "FigureExplorer", "layer_norm_explorer", "threshold_explorer",
     "value_clip_explorer", "plot_clip_2d", "plot_grad_norms", "plot_layer_norms", "plot_loss",
     "plot_norm_traces", "plot_value_histogram", "plots", "widgets",
     "plot_step_lengths", "plot_tensor_norms",

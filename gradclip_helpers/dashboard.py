@@ -30,8 +30,6 @@ nbval do not.
 
 from __future__ import annotations
 
-import base64
-import io
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,45 +37,16 @@ from collections.abc import Callable, Sequence
 import ipywidgets as widgets
 import keras
 import numpy as np
-from IPython.display import Image, display
+from IPython.display import display
 from matplotlib.figure import Figure
 
 from . import plots
 from .clipping import check_threshold, make_clipper
 from .training import History, Trainer
+from .widgets import ERROR_STYLE, frontend_attached, image_bundle
+from .widgets import png as _png
 
 DEFAULT_METHODS = ("none", "value", "norm", "global_norm")
-_ERROR_STYLE = "<span style='color:#D55E00'>{}</span>"
-
-
-def frontend_attached() -> bool:
-    """True when the running cell was sent by a notebook frontend that shows widgets (JupyterLab, Notebook 7).
-
-    Notebook frontends send the cell's id with each execute request
-    (``metadata.cellId``); papermill, nbval and nbclient send no metadata.
-    A widget manager that opened ipywidgets' ``jupyter.widget.control``
-    comm also counts (JupyterLab opens it on connecting, but a fresh kernel
-    has not imported ipywidgets yet and turns it down, so it is only a
-    second signal).
-
-    >>> frontend_attached()   # a plain Python process
-    False
-    """
-    try:
-        from IPython import get_ipython
-
-        kernel = getattr(get_ipython(), "kernel", None)
-        parent = kernel.get_parent() if kernel is not None else None
-    except Exception:  # another shell or kernel: treat as no frontend
-        parent = None
-    metadata = (parent or {}).get("metadata") or {}
-    return bool(metadata.get("cellId")) or getattr(widgets.Widget, "_control_comm", None) is not None
-
-
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 class TrainingDashboard(widgets.VBox):
@@ -228,7 +197,7 @@ class TrainingDashboard(widgets.VBox):
 
     def _show_error(self, message: str) -> None:
         self.error = message
-        self.message.value = _ERROR_STYLE.format(message)
+        self.message.value = ERROR_STYLE.format(message)
 
     def _show_status(self) -> None:
         labels = {"running": ("Pause", "pause", "warning"), "paused": ("Resume", "play", "success")}
@@ -402,11 +371,7 @@ class TrainingDashboard(widgets.VBox):
         fig = plots.plot_training_progress(history, changes, title=self._title(history),
                                            steps=self.epochs * per_epoch if per_epoch else None)
         png = _png(fig)
-        self.output.outputs = ({
-            "output_type": "display_data",
-            "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<Figure: {fig.get_suptitle()}>"},
-            "metadata": {},
-        },)
+        self.output.outputs = ({"output_type": "display_data", "data": image_bundle(fig, png), "metadata": {}},)
         self.figure, self.png, self._drawn = fig, png, (history.steps, epochs_done)
         self.draw_count += 1
         self._last_draw_seconds = time.perf_counter() - start
@@ -424,7 +389,7 @@ class TrainingDashboard(widgets.VBox):
             self.run_to_end()
         display(self)
         if not self.live:
-            display(Image(data=self.png, format="png"))
+            display(image_bundle(self.figure, self.png), raw=True)
 
 
 def measure_overhead(model_fn: Callable[[], keras.Model], data, *, epochs: int = 20, repeats: int = 2,

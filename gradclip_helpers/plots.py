@@ -3,9 +3,30 @@
 Figures are built with ``matplotlib.figure.Figure`` (not ``pyplot``), so they
 are never shown twice, never leak between cells, and tests can read the
 plotted data back (``fig.axes[0].lines[0].get_ydata()``). In a notebook, a
-function call as the last line of a cell displays the figure. One colour per
-clipping method (Okabe-Ito, distinct for colour-blind readers) is used in every
-figure. Nothing here trains.
+function call as the last line of a cell displays the figure. Nothing here
+trains.
+
+One palette, defined here and nowhere else:
+
+- ``METHOD_COLORS``: one colour per clipping method (``method_color(m)``),
+  the same in every figure of the course and never used for anything else.
+  Several runs of one method share its colour and differ in line style.
+- ``neutral_colors(n)``: greys, for every other comparison (learning rates,
+  thresholds, seeds, precisions, layer settings); ``THRESHOLD_COLOR`` and
+  ``BEFORE_COLOR`` are greys too, told apart by their line style.
+
+The method colours are Okabe & Ito's (2008) plus a violet for spike
+skipping: distinct from each other and from the two role greys for readers
+with any of the three colour-vision deficiencies (``tests/test_plots_widgets.py``
+measures it). Figures are drawn at ``DPI`` with legends at ``LEGEND_FONTSIZE``
+and whole-number ticks on step, epoch and layer axes; ``smooth=`` draws a
+moving average over the per-step curve where a figure makes a claim about a
+trend.
+
+>>> method_color("global_norm")
+'#009E73'
+>>> neutral_colors(3)
+['#333333', '#707070', '#ADADAD']
 """
 
 from __future__ import annotations
@@ -14,8 +35,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-# Okabe & Ito (2008) palette.
 METHOD_COLORS = {
     "none": "#000000",
     "value": "#E69F00",
@@ -24,21 +45,54 @@ METHOD_COLORS = {
     "agc": "#CC79A7",
     "autoclip": "#D55E00",
     "zclip": "#56B4E9",
+    "skip": "#6600CC",
 }
 METHOD_LABELS = {
     "none": "no clipping",
     "value": "value",
     "norm": "per-tensor norm",
     "global_norm": "global norm",
+    "agc": "AGC",
+    "autoclip": "AutoClip",
+    "zclip": "ZClip",
+    "skip": "spike skip",
 }
-_EXTRA_COLORS = ["#882255", "#44AA99", "#999999", "#F0E442"]
+# Line styles that tell apart several runs of one method (validation curves are dashed).
+RUN_STYLES = ("-", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
+THRESHOLD_COLOR = "#404040"  # dotted
+BEFORE_COLOR = "#C4C4C4"  # the norm before clipping, thin
+_NEUTRAL_RANGE = (0x33, 0xAD)  # dark to light grey: never black (no clipping), still visible on white
 FIGSIZE = (7.0, 3.6)
-DPI = 80
+WIDE_FIGSIZE = (10.0, 3.8)
+DPI = 120
+LEGEND_FONTSIZE = 9
+Colors = str | Mapping[str, str]
 
 
-def method_color(method: str, index: int = 0) -> str:
-    """The course's colour for a clipping method (a fallback colour for unknown ones)."""
-    return METHOD_COLORS.get(method, _EXTRA_COLORS[index % len(_EXTRA_COLORS)])
+def method_color(method: str) -> str:
+    """The course's one colour for a clipping method (``"none"``, ``"value"``, ... ``"skip"``).
+
+    >>> method_color("value")
+    '#E69F00'
+    """
+    try:
+        return METHOD_COLORS[method]
+    except KeyError:
+        raise ValueError(f"no colour for method {method!r}; the methods are {sorted(METHOD_COLORS)} "
+                         "(use neutral_colors(n) for other comparisons)") from None
+
+
+def neutral_colors(n: int) -> list[str]:
+    """``n`` greys from dark to light, for comparisons that are not between clipping methods.
+
+    >>> neutral_colors(1)
+    ['#333333']
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    lo, hi = _NEUTRAL_RANGE
+    levels = [lo] if n == 1 else np.linspace(lo, hi, n).round().astype(int).tolist()
+    return [f"#{v:02X}{v:02X}{v:02X}" for v in levels]
 
 
 def _figure(ncols: int = 1, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, list]:
@@ -47,29 +101,48 @@ def _figure(ncols: int = 1, figsize: tuple[float, float] = FIGSIZE) -> tuple[Fig
     return fig, list(axes)
 
 
-def _finish(ax, xlabel: str, ylabel: str, title: str | None = None, grid_axis: str = "both") -> None:
-    """The course's axis style: log y, labels, small legend, light grid, the title stating the finding."""
+def _integer_ticks(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _finish(ax, xlabel: str, ylabel: str, title: str | None = None, grid_axis: str = "both",
+            legend_loc: str = "best") -> None:
+    """The course's axis style: log y, labels, legend, light grid, whole-number step ticks, the title stating the finding."""
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    if xlabel and xlabel.split()[-1] in ("step", "epoch") or xlabel.startswith("layer"):
+        _integer_ticks(ax)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=LEGEND_FONTSIZE, loc=legend_loc)
     ax.grid(True, axis=grid_axis, alpha=0.3)
     if title:
         ax.set_title(title)
 
 
-def _run_colors(histories: Mapping[str, object]) -> dict[str, str]:
-    """Each run's colour: its method's, or a distinct extra colour if an earlier run has that method."""
-    colors, used, extra = {}, set(), 0
-    for name, h in histories.items():
-        method = getattr(h, "method", name)
-        if method in used:
-            colors[name] = _EXTRA_COLORS[extra % len(_EXTRA_COLORS)]
-            extra += 1
-        else:
-            colors[name] = method_color(method, extra)
-            used.add(method)
-    return colors
+def _styles(histories: Mapping[str, object], colors: Colors = "method") -> dict[str, tuple[str, object]]:
+    """Each run's (colour, line style).
+
+    ``colors="method"``: its method's colour (a grey for a method without
+    one); runs repeating a colour get the next line style. ``"neutral"``:
+    greys, one per run. A mapping: label -> colour, for the runs it names
+    (the others as ``"method"``).
+    """
+    if colors == "neutral":
+        return {name: (c, "-") for name, c in zip(histories, neutral_colors(len(histories)))}
+    if not isinstance(colors, Mapping) and colors != "method":
+        raise ValueError(f"colors must be 'method', 'neutral' or a mapping label -> colour, got {colors!r}")
+    chosen = colors if isinstance(colors, Mapping) else {}
+    methods = {name: getattr(h, "method", name) for name, h in histories.items()}
+    unknown = [name for name in histories if name not in chosen and methods[name] not in METHOD_COLORS]
+    greys = dict(zip(unknown, neutral_colors(len(unknown)))) if unknown else {}
+    out, seen = {}, {}
+    for name in histories:
+        color = chosen.get(name) or greys.get(name) or METHOD_COLORS[methods[name]]
+        k = seen.get(color, 0)
+        seen[color] = k + 1
+        out[name] = (color, RUN_STYLES[k % len(RUN_STYLES)])
+    return out
 
 
 def _label(name: str, history) -> str:
@@ -79,88 +152,131 @@ def _label(name: str, history) -> str:
     return base if threshold is None or name != method else f"{base} ({threshold:.3g})"
 
 
+def moving_average(values: Sequence[float], window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing mean over ``window`` steps: ``(steps, means)``, the mean of steps ``k - window + 1 .. k`` at ``k``.
+
+    Non-finite values end the curve (a diverged run has no mean after it).
+
+    >>> moving_average([1.0, 3.0, 5.0, 7.0], 2)
+    (array([1, 2, 3]), array([2., 4., 6.]))
+    """
+    if int(window) != window or window < 1:
+        raise ValueError(f"window must be a whole number of steps >= 1, got {window!r}")
+    y = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(y)
+    y = y[:int(np.argmax(bad))] if bad.any() else y
+    if len(y) < window:
+        return np.arange(0), np.zeros(0)
+    means = np.convolve(y, np.ones(int(window)) / window, mode="valid")
+    return np.arange(window - 1, len(y)), means
+
+
+def _step_curve(ax, y, color: str, label: str, ls="-", smooth: int | None = None, lw: float = 1.5) -> None:
+    """Per-step values; with ``smooth``, faint, under their ``smooth``-step moving average."""
+    y = np.asarray(y, dtype=float)
+    x = np.arange(len(y))
+    ok = np.isfinite(y)
+    if smooth:
+        ax.plot(x[ok], y[ok], color=color, ls=ls, lw=0.8, alpha=0.3)
+        ax.plot(*moving_average(y, smooth), color=color, ls=ls, lw=lw + 0.3, label=f"{label}, {smooth}-step mean")
+    else:
+        ax.plot(x[ok], y[ok], color=color, ls=ls, lw=lw, label=label)
+
+
 def plot_loss(histories: Mapping[str, object] | object, title: str | None = None,
-              per: str = "step", ax=None) -> Figure:
+              per: str = "step", ax=None, colors: Colors = "method", smooth: int | None = None) -> Figure:
     """Training loss of one or more ``History`` objects, log scale, divergence marked with an x.
 
     Args:
       histories: a ``History`` or a mapping label -> ``History``.
       title: the figure title (state the finding).
       per: ``"step"`` (every optimizer step) or ``"epoch"`` (train and validation means).
+      colors: ``"method"`` (each run in its method's colour), ``"neutral"``
+        (greys, when the runs differ in something other than the method) or
+        a mapping label -> colour.
+      smooth: with ``per="step"``, draw the ``smooth``-step moving average
+        over the faint per-step loss (for claims about a trend).
     """
     if not isinstance(histories, Mapping):
         histories = {getattr(histories, "method", "run"): histories}
     if per not in ("step", "epoch"):
         raise ValueError(f"per must be 'step' or 'epoch', got {per!r}")
     fig, (ax,) = _figure() if ax is None else (ax.figure, [ax])
-    colors = _run_colors(histories)
-    for i, (name, h) in enumerate(histories.items()):
-        color = colors[name]
+    styles = _styles(histories, colors)
+    for name, h in histories.items():
+        color, ls = styles[name]
         if per == "step":
             y = np.asarray(h.loss, dtype=float)
-            x = np.arange(len(y))
+            _step_curve(ax, y, color, _label(name, h), ls=ls, smooth=smooth)
         else:
             y = np.asarray(h.epochs["loss"], dtype=float)
             x = np.arange(1, len(y) + 1)
-        finite = np.isfinite(y)
-        ax.plot(x[finite], y[finite], color=color, label=_label(name, h), lw=1.5)
-        if per == "epoch" and "val_loss" in h.epochs:
-            v = np.asarray(h.epochs["val_loss"], dtype=float)
-            ok = np.isfinite(v)
-            ax.plot(x[ok], v[ok], color=color, ls="--", lw=1.2, label=f"{_label(name, h)}, validation")
+            ok = np.isfinite(y)
+            ax.plot(x[ok], y[ok], color=color, ls=ls, lw=1.5, marker="o", ms=3, label=_label(name, h))
+            if "val_loss" in h.epochs:
+                v = np.asarray(h.epochs["val_loss"], dtype=float)
+                ok = np.isfinite(v)
+                ax.plot(x[ok], v[ok], color=color, ls="--", lw=1.2, label=f"{_label(name, h)}, validation")
         diverged = getattr(h, "diverged_at", None)
         if diverged is not None and per == "step":
-            last = y[finite][-1] if finite.any() else 1.0
-            ax.plot([diverged], [last], marker="x", ms=10, mew=2.5, color=color, ls="none",
-                    label=f"{_label(name, h)}: non-finite at step {diverged}")
+            finite = y[np.isfinite(y)]
+            ax.plot([diverged], [finite[-1] if finite.size else 1.0], marker="x", ms=10, mew=2.5, color=color,
+                    ls="none", label=f"{_label(name, h)}: non-finite at step {diverged}")
     _finish(ax, "optimizer step" if per == "step" else "epoch", "training loss (MSE)", title)
     return fig
 
 
-def plot_grad_norms(history, threshold: float | None = None, title: str | None = None, ax=None) -> Figure:
-    """Global gradient norm per step before and after clipping, with the threshold line."""
+def plot_grad_norms(history, threshold: float | None = None, title: str | None = None, ax=None,
+                    smooth: int | None = None) -> Figure:
+    """Global gradient norm per step before and after clipping, with the threshold line.
+
+    Steps a spike skipper held back (``history.spike_skipped``) are marked in
+    the ``"skip"`` colour. ``smooth``: draw ``smooth``-step moving averages
+    over the faint per-step norms.
+    """
     fig, (ax,) = _figure() if ax is None else (ax.figure, [ax])
     color = method_color(history.method)
     before = np.asarray(history.grad_norm, dtype=float)
-    after = np.asarray(history.clipped_norm, dtype=float)
-    steps = np.arange(len(before))
-    ok = np.isfinite(before)
     if history.method == "none":
-        ax.plot(steps[ok], before[ok], color=color, lw=1.5, label="gradient norm (no clipping)")
+        _step_curve(ax, before, color, "gradient norm (no clipping)", smooth=smooth)
     else:
-        ax.plot(steps[ok], before[ok], color="#999999", lw=1.2, label="before clipping")
-        ok = np.isfinite(after)
-        ax.plot(steps[ok], after[ok], color=color, lw=1.5, label="after clipping")
+        _step_curve(ax, before, BEFORE_COLOR, "before clipping", smooth=smooth, lw=1.2)
+        _step_curve(ax, history.clipped_norm, color, "after clipping", smooth=smooth)
+    skipped = np.asarray(getattr(history, "spike_skipped", None) if getattr(history, "spike_skipped", None)
+                         is not None else np.zeros(len(before), bool), dtype=bool)
+    if skipped.any():
+        ax.plot(np.flatnonzero(skipped), before[skipped], "v", ms=6, color=METHOD_COLORS["skip"], ls="none",
+                label=f"update skipped ({int(skipped.sum())} spikes)")
     threshold = history.threshold if threshold is None else threshold
     if threshold is not None and history.method in ("global_norm", "none"):
-        ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
-    ax.set_yscale("log")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("global gradient norm")
-    ax.legend(fontsize=8)
-    ax.grid(True, alpha=0.3)
-    ax.set_title(title or f"{METHOD_LABELS.get(history.method, history.method)}: clipped on "
-                 f"{history.clip_fraction:.0%} of steps")
+        ax.axhline(threshold, color=THRESHOLD_COLOR, ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
+    _finish(ax, "optimizer step", "global gradient norm",
+            title or f"{METHOD_LABELS.get(history.method, history.method)}: clipped on "
+                     f"{history.clip_fraction:.0%} of steps")
     return fig
 
 
 def plot_layer_norms(norms_by_label: Mapping[str, Sequence[float]],
                      predicted: Mapping[str, float] | None = None, title: str | None = None) -> Figure:
-    """Per-layer gradient norm against depth (layer 1 = input side), one line per setting.
+    """Per-layer gradient norm against depth (layer 1 = input side), one grey per setting.
 
     ``predicted`` maps the same labels to a per-layer growth rate; it is drawn
-    as a dashed line through the last layer's norm.
+    as a thick dashed line through the last layer's norm, above the measured
+    points, so it stays visible where the two agree.
+
+    >>> fig = plot_layer_norms({"a": [8.0, 4.0, 2.0]}, predicted={"a": 2.0})
+    >>> [line.get_label() for line in fig.axes[0].lines]
+    ['a', 'predicted x2.000 per layer']
     """
     fig, (ax,) = _figure()
-    for i, (label, norms) in enumerate(norms_by_label.items()):
+    for (label, norms), color in zip(norms_by_label.items(), neutral_colors(len(norms_by_label))):
         norms = np.asarray(norms, dtype=float)
         layers = np.arange(1, len(norms) + 1)
-        color = _EXTRA_COLORS[i % len(_EXTRA_COLORS)] if i >= 3 else ["#0072B2", "#E69F00", "#009E73"][i]
-        ax.plot(layers, norms, marker="o", ms=3, color=color, label=label)
+        ax.plot(layers, norms, marker="o", ms=4, lw=0.8, color=color, label=label, zorder=2)
         if predicted and label in predicted:
             rate = predicted[label]
-            ax.plot(layers, norms[-1] * rate ** (len(norms) - layers), ls="--", color=color, lw=1,
-                    label=f"predicted x{rate:.3f} per layer")
+            ax.plot(layers, norms[-1] * rate ** (len(norms) - layers), ls=(0, (4, 2)), color=color, lw=2.2,
+                    alpha=0.9, zorder=3, label=f"predicted x{rate:.3f} per layer")
     _finish(ax, "layer (1 = next to the input)", "||dL/dW|| of the layer", title)
     return fig
 
@@ -173,15 +289,11 @@ def plot_value_histogram(entries: np.ndarray, clip_value: float, bins: int = 60)
     fig, (ax,) = _figure()
     lim = max(np.abs(before).max(), clip_value) * 1.05
     edges = np.linspace(-lim, lim, bins + 1)
-    ax.hist(before, bins=edges, color="#999999", alpha=0.7, label="before")
+    ax.hist(before, bins=edges, color=BEFORE_COLOR, alpha=0.7, label="before")
     ax.hist(after, bins=edges, color=METHOD_COLORS["value"], alpha=0.7, label=f"after clip at ±{clip_value:.3g}")
     for x in (-clip_value, clip_value):
-        ax.axvline(x, color="#D55E00", ls=":", lw=1.5)
-    ax.set_yscale("log")
-    ax.set_xlabel("gradient entry")
-    ax.set_ylabel("count")
-    ax.legend(fontsize=8)
-    ax.set_title(f"{share:.0%} of entries pile up at ±{clip_value:.3g}")
+        ax.axvline(x, color=THRESHOLD_COLOR, ls=":", lw=1.5)
+    _finish(ax, "gradient entry", "count", f"{share:.0%} of entries pile up at ±{clip_value:.3g}")
     return fig
 
 
@@ -204,7 +316,7 @@ def plot_clip_2d(grad: Sequence[float], threshold: float) -> Figure:
     ax.plot(threshold * np.array([-1, 1, 1, -1, -1]), threshold * np.array([-1, -1, 1, 1, -1]),
             color=METHOD_COLORS["value"], ls=":", lw=1)
     for vec, color, label in [
-        (g, "#999999", f"gradient, norm {norm:.2f}"),
+        (g, BEFORE_COLOR, f"gradient, norm {norm:.2f}"),
         (value, METHOD_COLORS["value"], "value / per-tensor clip"),
         (scaled, METHOD_COLORS["global_norm"], "global-norm clip"),
     ]:
@@ -215,31 +327,28 @@ def plot_clip_2d(grad: Sequence[float], threshold: float) -> Figure:
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
-    ax.axhline(0, color="#cccccc", lw=0.8)
-    ax.axvline(0, color="#cccccc", lw=0.8)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.axhline(0, color="#CCCCCC", lw=0.8)
+    ax.axvline(0, color="#CCCCCC", lw=0.8)
+    ax.legend(fontsize=LEGEND_FONTSIZE, loc="lower left")
     ax.set_title(f"value clipping turns the gradient by {angle:.1f}°")
     return fig
 
 
 def plot_norm_traces(histories: Mapping[str, object], threshold: float | None = None,
-                     title: str | None = None) -> Figure:
-    """Side by side: loss per step, and the global norm before clipping per step, for several runs."""
-    fig, (ax_loss, ax_norm) = _figure(ncols=2, figsize=(10.0, 3.6))
-    plot_loss(histories, ax=ax_loss)
-    colors = _run_colors(histories)
+                     title: str | None = None, colors: Colors = "method", smooth: int | None = None) -> Figure:
+    """Side by side: loss per step, and the global norm before clipping per step, for several runs.
+
+    ``colors`` and ``smooth`` as in ``plot_loss`` (``smooth`` applies to both panels).
+    """
+    fig, (ax_loss, ax_norm) = _figure(ncols=2, figsize=WIDE_FIGSIZE)
+    plot_loss(histories, ax=ax_loss, colors=colors, smooth=smooth)
+    styles = _styles(histories, colors)
     for name, h in histories.items():
-        norms = np.asarray(h.grad_norm, dtype=float)
-        ok = np.isfinite(norms)
-        ax_norm.plot(np.arange(len(norms))[ok], norms[ok], color=colors[name],
-                     lw=1.2, label=_label(name, h))
+        color, ls = styles[name]
+        _step_curve(ax_norm, h.grad_norm, color, _label(name, h), ls=ls, smooth=smooth, lw=1.2)
     if threshold is not None:
-        ax_norm.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
-    ax_norm.set_yscale("log")
-    ax_norm.set_xlabel("optimizer step")
-    ax_norm.set_ylabel("global norm before clipping")
-    ax_norm.legend(fontsize=8)
-    ax_norm.grid(True, alpha=0.3)
+        ax_norm.axhline(threshold, color=THRESHOLD_COLOR, ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
+    _finish(ax_norm, "optimizer step", "global norm before clipping")
     if title:
         fig.suptitle(title)
     return fig
@@ -256,7 +365,8 @@ def plot_tensor_norms(norms_by_method: Mapping[str, Sequence[float]], names: Seq
 
     Args:
       norms_by_method: a method name (``"none"``, ``"norm"``, ``"global_norm"``)
-        or any label -> one norm per variable, in the order of ``names``.
+        or any other label (drawn in a grey) -> one norm per variable, in the
+        order of ``names``.
       names: the variable names, e.g. ``[v.path for v in model.trainable_variables]``.
       threshold: drawn as a dotted line when given.
       title: the figure title (state the finding).
@@ -271,16 +381,19 @@ def plot_tensor_norms(norms_by_method: Mapping[str, Sequence[float]], names: Seq
     names = list(names)
     x = np.arange(len(names))
     width = 0.8 / max(len(norms_by_method), 1)
+    others = [label for label in norms_by_method if label not in METHOD_COLORS]
+    greys = dict(zip(others, neutral_colors(len(others)))) if others else {}
     fig, (ax,) = _figure()
     for i, (method, norms) in enumerate(norms_by_method.items()):
         norms = np.asarray(norms, dtype=float)
         if norms.shape != (len(names),):
             raise ValueError(f"norms_by_method[{method!r}] has {norms.size} norms for {len(names)} names")
         offset = (i - (len(norms_by_method) - 1) / 2) * width
-        ax.bar(x + offset, norms, width, color=method_color(method, i), label=METHOD_LABELS.get(method, method))
+        color = greys.get(method) or method_color(method)
+        ax.bar(x + offset, norms, width, color=color, label=METHOD_LABELS.get(method, method))
     if threshold is not None:
-        ax.axhline(threshold, color="#D55E00", ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
-    ax.set_xticks(x, names, rotation=15, ha="right", fontsize=8)
+        ax.axhline(threshold, color=THRESHOLD_COLOR, ls=":", lw=1.5, label=f"threshold {threshold:.3g}")
+    ax.set_xticks(x, names, rotation=15, ha="right", fontsize=LEGEND_FONTSIZE)
     _finish(ax, "", "gradient norm of the variable", title, grid_axis="y")
     return fig
 
@@ -292,8 +405,8 @@ def plot_step_lengths(histories: Mapping[str, object], learning_rates: Mapping[s
     Math: an SGD step (no momentum) moves the weights by ``lr * g_hat``, so its
     length is ``lr * ||g_hat||``, at most ``lr * c`` under global-norm clipping
     at ``c``: the threshold is a cap on the step length, drawn dotted for each
-    clipped run. One colour per run (not per method), so several runs of the
-    same method can be told apart.
+    clipped run. One grey per run (the runs differ in learning rate and
+    threshold, not in method).
 
     Args:
       histories: label -> ``History`` (uses ``loss``, ``clipped_norm``,
@@ -308,11 +421,9 @@ def plot_step_lengths(histories: Mapping[str, object], learning_rates: Mapping[s
     >>> fig.axes[1].lines[0].get_ydata().tolist()
     [0.05, 0.05]
     """
-    colors = ["#0072B2", "#E69F00", "#009E73", *_EXTRA_COLORS]
-    fig, (ax_loss, ax_step) = _figure(ncols=2, figsize=(10.0, 3.6))
-    for i, (label, h) in enumerate(histories.items()):
+    fig, (ax_loss, ax_step) = _figure(ncols=2, figsize=WIDE_FIGSIZE)
+    for (label, h), color in zip(histories.items(), neutral_colors(len(histories))):
         lr = learning_rates[label] if isinstance(learning_rates, Mapping) else learning_rates
-        color = colors[i % len(colors)]
         loss = np.asarray(h.loss, dtype=float)
         step = lr * np.asarray(h.clipped_norm, dtype=float)
         for ax, y in ((ax_loss, loss), (ax_step, step)):
@@ -320,13 +431,8 @@ def plot_step_lengths(histories: Mapping[str, object], learning_rates: Mapping[s
             ax.plot(np.arange(len(y))[ok], y[ok], color=color, lw=1.2, label=label)
         if h.method == "global_norm" and h.threshold is not None:
             ax_step.axhline(lr * h.threshold, color=color, ls=":", lw=1.5, label=f"cap lr x c = {lr * h.threshold:.3g}")
-    for ax, ylabel in ((ax_loss, "training loss (MSE)"), (ax_step, "SGD step length lr x ||clipped g||")):
-        ax.set_yscale("log")
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-    ax_loss.legend(fontsize=8)
-    ax_step.legend(fontsize=7)
+    _finish(ax_loss, "optimizer step", "training loss (MSE)")
+    _finish(ax_step, "optimizer step", "SGD step length lr x ||clipped g||")
     if title:
         fig.suptitle(title)
     return fig
@@ -338,7 +444,7 @@ def plot_cliff(surface, runs: Mapping[str, object] | None = None, max_paths: int
 
     Math: the background is ``log10 E(w, b)``; a path is ``(w_k, b_k)`` for
     ``k = 0 .. steps``. A step longer than ``longer_than`` (thrown off the wall)
-    is drawn dashed in vermillion; panel titles give the share of runs with
+    is drawn thick and dashed in the run's colour; panel titles give the share of runs with
     such a step and the share ending with ``E < tol``.
 
     Args:
@@ -390,11 +496,11 @@ def plot_cliff(surface, runs: Mapping[str, object] | None = None, max_paths: int
         for i in range(shown):
             ax.plot(w[:, i], b[:, i], color=color, lw=0.9, alpha=0.8)
             for k in np.flatnonzero(jumps[:, i]):
-                ax.plot(w[k:k + 2, i], b[k:k + 2, i], color="#D55E00", ls="--", lw=1.2)
+                ax.plot(w[k:k + 2, i], b[k:k + 2, i], color=color, ls="--", lw=2.0)
         ax.plot(w[0, :shown], b[0, :shown], "o", ms=3, color=color, label=f"start ({shown} of {w.shape[1]} runs)")
         ax.plot([], [], color=color, lw=1.2, label="gradient-descent path")
-        ax.plot([], [], color="#D55E00", ls="--", lw=1.2, label=f"step longer than {longer_than:g}")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.plot([], [], color=color, ls="--", lw=2.0, label=f"step longer than {longer_than:g}")
+        ax.legend(fontsize=LEGEND_FONTSIZE, loc="lower right")
         ax.set_title(f"{label}: {np.mean(jumps.any(axis=0)):.0%} catapulted, "
                      f"{np.mean(final < tol):.0%} end with E < {tol:g}", fontsize=10)
     fig.colorbar(mesh, ax=axes, label="log10 E(w, b)", shrink=0.9)
@@ -429,8 +535,9 @@ def plot_training_progress(history, changes: Sequence[tuple[int, str, float | No
 
     Returns:
       A ``Figure`` with two axes: ``axes[0]`` the loss (as ``plot_loss``),
-      ``axes[1]`` the norm before (``lines[0]``) and after (``lines[1]``)
-      clipping, the thresholds as a ``LineCollection`` in ``collections``.
+      ``axes[1]`` the norm before (``lines[0]``) and after (``lines[1:]``,
+      one line per setting, in its method's colour) clipping, the
+      thresholds as a ``LineCollection`` in ``collections``.
 
     >>> from types import SimpleNamespace
     >>> run = SimpleNamespace(loss=np.array([4.0, 2.0, 1.0]), grad_norm=np.array([9.0, 8.0, 1.0]),
@@ -440,31 +547,36 @@ def plot_training_progress(history, changes: Sequence[tuple[int, str, float | No
     >>> [segment[:, 1].tolist() for segment in fig.axes[1].collections[0].get_segments()]
     [[5.0, 5.0], [2.0, 2.0]]
     """
-    fig = Figure(figsize=(10.0, 3.6), dpi=DPI)
+    fig = Figure(figsize=WIDE_FIGSIZE, dpi=DPI)
     fig.subplots_adjust(left=0.085, right=0.99, bottom=0.14, top=0.86, wspace=0.24)
     ax_loss, ax_norm = fig.subplots(1, 2)
     plot_loss({"training loss": history}, ax=ax_loss)
     before = np.asarray(history.grad_norm, dtype=float)
     after = np.asarray(history.clipped_norm, dtype=float)
     x = np.arange(len(before))
-    for values, color, label in ((before, "#999999", "before clipping"),
-                                 (after, method_color(history.method), "after clipping")):
-        ok = np.isfinite(values)
-        ax_norm.plot(x[ok], values[ok], color=color, lw=1.2, label=label)
+    ok = np.isfinite(before)
+    ax_norm.plot(x[ok], before[ok], color=BEFORE_COLOR, lw=1.2, label="before clipping")
     changes = list(changes) or [(0, history.method, history.threshold)]
     ends = [start for start, _, _ in changes[1:]] + [max(len(before), changes[-1][0] + 1, steps or 0)]
+    several = len({method for _, method, _ in changes}) > 1
+    shown = set()
+    for (start, method, _), end in zip(changes, ends):  # the norm after clipping, in the colour of the method in force
+        xs, ys = x[start:end + 1], after[start:end + 1]  # + 1: joined to the next setting's first step
+        ok = np.isfinite(ys)
+        if not ok.any():
+            continue
+        label = f"after clipping ({METHOD_LABELS.get(method, method)})" if several else "after clipping"
+        ax_norm.plot(xs[ok], ys[ok], color=METHOD_COLORS.get(method, neutral_colors(1)[0]), lw=1.2,
+                     label="_nolegend_" if label in shown else label)
+        shown.add(label)
     levels = [(start, end, t) for (start, method, t), end in zip(changes, ends)
               if method == "global_norm" and t is not None]
     if levels:
         ax_norm.hlines([t for _, _, t in levels], [s for s, _, _ in levels], [e for _, e, _ in levels],
-                       colors="#D55E00", linestyles=":", lw=1.5, label="threshold (global norm)")
+                       colors=THRESHOLD_COLOR, linestyles=":", lw=1.5, label="threshold (global norm)")
     for start, _, _ in changes[1:]:
-        ax_norm.axvline(start, color="#999999", ls="--", lw=0.8)
-    ax_norm.set_yscale("log")
-    ax_norm.set_xlabel("optimizer step")
-    ax_norm.set_ylabel("global gradient norm")
-    ax_norm.legend(fontsize=8)
-    ax_norm.grid(True, alpha=0.3)
+        ax_norm.axvline(start, color=THRESHOLD_COLOR, ls="--", lw=0.8)
+    _finish(ax_norm, "optimizer step", "global gradient norm")
     if steps:
         for ax in (ax_loss, ax_norm):
             ax.set_xlim(0, max(steps, len(before)))

@@ -6,10 +6,18 @@ last drew (``explorer.figures``). Setting a control's ``.value`` from Python
 redraws exactly as moving it in the browser does, which is how the tests
 drive them. A draw that fails shows its error in the widget and keeps the
 previous figures.
+
+A widget needs a live kernel: a notebook saved with one shows nothing where
+it was on GitHub or nbviewer. So an explorer displayed without a browser
+(papermill, nbval, ``make notebooks``: ``frontend_attached()`` is False)
+also leaves its first figures as PNG image outputs in the cell, which the
+saved notebook shows anywhere; in JupyterLab the widget alone is shown.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
@@ -22,6 +30,55 @@ from .diagnostics import fit_growth_rate, layer_gradient_norms, predicted_growth
 from .models import deep_mlp
 
 DrawFn = Callable[..., Figure | Sequence[Figure]]
+ERROR_STYLE = "<span style='color:#B00020'>{}</span>"  # an error red, outside the figures' palette
+
+
+def frontend_attached() -> bool:
+    """True when the running cell was sent by a notebook frontend that shows widgets (JupyterLab, Notebook 7).
+
+    Notebook frontends send the cell's id with each execute request
+    (``metadata.cellId``); papermill, nbval and nbclient send no metadata.
+    A widget manager that opened ipywidgets' ``jupyter.widget.control``
+    comm also counts (JupyterLab opens it on connecting, but a fresh kernel
+    has not imported ipywidgets yet and turns it down, so it is only a
+    second signal).
+
+    >>> frontend_attached()   # a plain Python process
+    False
+    """
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        parent = kernel.get_parent() if kernel is not None else None
+    except Exception:  # another shell or kernel: treat as no frontend
+        parent = None
+    metadata = (parent or {}).get("metadata") or {}
+    return bool(metadata.get("cellId")) or getattr(widgets.Widget, "_control_comm", None) is not None
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, at its own dpi."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def figure_title(fig: Figure) -> str:
+    """The figure's title (its suptitle, else its first axes' title)."""
+    return fig.get_suptitle() or next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+
+
+def image_bundle(fig: Figure, data: bytes | None = None) -> dict[str, str]:
+    """A display bundle of the figure as a PNG image, its title as the text alternative.
+
+    >>> fig = Figure()
+    >>> _ = fig.suptitle("clipped on 40% of steps")
+    >>> sorted(image_bundle(fig)), image_bundle(fig)["text/plain"]
+    (['image/png', 'text/plain'], '<Figure: clipped on 40% of steps>')
+    """
+    return {"image/png": base64.b64encode(png(fig) if data is None else data).decode("ascii"),
+            "text/plain": f"<Figure: {figure_title(fig)}>"}
 
 
 class FigureExplorer(widgets.VBox):
@@ -40,6 +97,17 @@ class FigureExplorer(widgets.VBox):
             control.observe(self._on_change, names="value")
         self.redraw()
 
+    def __repr__(self) -> str:  # the widget's text/plain, what GitHub and nbviewer show in its place
+        values = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in self.values.items())
+        return f"FigureExplorer({values}): interactive, run the notebook to move it"
+
+    def _ipython_display_(self) -> None:
+        """Display the widget; without a browser, its current figures as PNG images after it (see the module doc)."""
+        display(self._repr_mimebundle_(), raw=True)
+        if not frontend_attached():
+            for fig in self.figures:
+                display(image_bundle(fig), raw=True)
+
     @property
     def values(self) -> dict[str, object]:
         return {name: control.value for name, control in self.controls.items()}
@@ -53,7 +121,7 @@ class FigureExplorer(widgets.VBox):
             result = self.draw(**self.values)
         except Exception as exc:  # shown to the learner, previous figures kept
             self.error = f"{type(exc).__name__}: {exc}"
-            self.message.value = f"<span style='color:#D55E00'>{self.error}</span>"
+            self.message.value = ERROR_STYLE.format(self.error)
             return
         self.error = None
         self.message.value = ""
