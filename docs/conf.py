@@ -75,6 +75,9 @@ nb_execution_mode = "off"
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
+# Notebooks are written for JupyterLab, where a heading may skip a level (notebook 01 has an H3
+# under its title); the page renders the same, so that one check does not fail the build.
+suppress_warnings = ["myst.header"]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
@@ -85,9 +88,11 @@ napoleon_numpy_docstring = False
 _repo, _ref = _binder_link().groups()
 html_theme = "sphinx_book_theme"
 html_title = "gradclip"
-html_logo = None
+html_favicon = "favicon.svg"
 html_copy_source = True
 html_sourcelink_suffix = ""  # _sources/notebooks/01_....ipynb is the notebook itself
+# Light by default: the notebooks' figures are drawn on white (the reader can still switch).
+html_context = {"default_mode": "light"}
 html_theme_options = {
     "repository_url": f"https://github.com/{_repo}",
     "repository_branch": _ref,

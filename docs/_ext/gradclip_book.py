@@ -4,6 +4,8 @@
   commands, the source ``.ipynb`` on the repository and as a download.
 - Live widgets are left out of the pages: a static page has no kernel to draw them, and every
   widget cell also leaves a static image (a separate output), which is what the page shows.
+- Docstrings are written to read well in ``help()``; two things that read well there are not
+  valid reST and are adjusted for the API page (see ``docstring_for_sphinx``).
 - The README is the landing page: the book's table of contents (``gradclip_toc`` in conf.py) is
   appended to it here, so the README itself stays free of Sphinx directives, and
   ``_build/html/index.html`` sends the reader on to ``README.html``.
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -62,16 +65,52 @@ def add_run_box(app: Sphinx, docname: str, source: list[str]) -> None:
 
 
 class DropLiveWidgets(SphinxPostTransform):
-    """Remove widget-view outputs before myst-nb picks one MIME type per output."""
+    """Leave live widgets out before myst-nb picks one MIME type per output.
+
+    An output that is only a widget (its view and its ``text/plain`` repr, such as
+    ``FigureExplorer(children=...)``) is removed; one that also carries an image keeps the image.
+    """
 
     default_priority = 3  # myst-nb's SelectMimeType runs at 4
 
     def run(self, **kwargs) -> None:
         for bundle in list(self.document.findall(nodes.container)):
-            if bundle.get("nb_element") == "mime_bundle" and any(
-                child.get("mime_type") == WIDGET_VIEW for child in bundle.children
-            ):
+            if bundle.get("nb_element") != "mime_bundle":
+                continue
+            views = [child for child in bundle.children if child.get("mime_type") == WIDGET_VIEW]
+            if not views:
+                continue
+            for view in views:
+                bundle.remove(view)
+            if all(child.get("mime_type") == "text/plain" for child in bundle.children):
                 bundle.parent.remove(bundle)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def docstring_for_sphinx(app: Sphinx, what: str, name: str, obj, options, lines: list[str]) -> None:
+    """Adjust a docstring in place for reST (autodoc-process-docstring).
+
+    - A constant (a dict, tuple, ...) has no docstring of its own: autodoc would show its type's
+      (``dict() -> new empty dictionary``); the API page gives its own sentence instead.
+    - An indented block followed at once by less indented text (a list of record names under
+      "Per step:", then "Per epoch: ...") reads well in ``help()`` but is a reST error: a blank
+      line goes between them. Field lists, doctest lines and blank lines are left alone.
+    """
+    type_doc = (type(obj).__doc__ or "").strip()
+    if what == "data" and type_doc and "\n".join(lines).strip() == inspect.cleandoc(type_doc):
+        lines[:] = []
+        return
+    i = 1
+    while i < len(lines):
+        previous, line = lines[i - 1], lines[i]
+        if (previous.strip() and line.strip() and _indent(line) < _indent(previous)
+                and not line.lstrip().startswith((":", ">>>", "..."))):
+            lines.insert(i, "")
+            i += 1
+        i += 1
 
 
 def write_root_redirect(app: Sphinx, exception: Exception | None) -> None:
@@ -96,5 +135,6 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("gradclip_toc", "", "env")
     app.connect("source-read", add_toc_and_run_box)
     app.add_post_transform(DropLiveWidgets)
+    app.connect("autodoc-process-docstring", docstring_for_sphinx)
     app.connect("build-finished", write_root_redirect)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
