@@ -30,7 +30,8 @@ copyright = "the gradclip authors; code Apache-2.0, course text and figures CC B
 
 # The README is the landing page; gradclip_book.py appends the book's table of contents to it.
 root_doc = "README"
-include_patterns = ["README.md", "CONTRIBUTING.md", "LICENSE-CONTENT.md", "docs/**", "notebooks/*.ipynb", "benchmarks/results/*.md"]
+include_patterns = ["README.md", "CONTRIBUTING.md", "LICENSE-CONTENT.md", "docs/**", "notebooks/*.ipynb",
+                    "benchmarks/results/*.md"]
 gradclip_toc = """
 
 ```{toctree}

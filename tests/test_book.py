@@ -159,7 +159,8 @@ def test_notebook_page_has_run_box_source_and_every_figure(book, notebook):
     text = html.read_text(encoding="utf-8")
     rel = f"notebooks/{notebook.name}"
     assert "Run this notebook" in text
-    assert re.search(rf"https://mybinder\.org/v2/gh/[^\"?]+\?urlpath=lab/tree/{re.escape(rel)}\"", text), "no Binder link"
+    binder = rf"https://mybinder\.org/v2/gh/[^\"?]+\?urlpath=lab/tree/{re.escape(rel)}\""
+    assert re.search(binder, text), "no Binder link"
     downloads = [link for link in _parse(html).links if link.endswith(f"/{notebook.name}") and "_downloads" in link]
     assert downloads, "no download link to the source .ipynb"
     assert (html.parent / downloads[0]).read_bytes() == notebook.read_bytes()
