@@ -6,12 +6,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test notebooks figure bench clean book
+.PHONY: lab lint test notebooks figure bench clean book
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir="$(CURDIR)" notebooks/01_exploding_gradients.ipynb
 
-test: $(STAMP)
+# Lint first (ruff, configured in pyproject.toml), then the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest
 
 # Re-execute every notebook in place and normalise it (after changing a notebook or the package).

@@ -305,7 +305,7 @@ def _jsonable(obj):
 
 
 def now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 __all__ = ["NORM_VARIANTS", "evaluate_targets", "machine_info", "machine_slug", "render_markdown",

@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
+import keras
 import numpy as np
 
 import gradclip_helpers as gh
-import keras
 
 # Fixed thresholds for the built-in methods, chosen for the benchmark data (standardised
 # targets, SGD 0.01): the global norm sits around 1 to 2, so each one clips a good share of

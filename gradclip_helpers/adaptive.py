@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from .clipping import ClipResult, Clipper, Gradient, _check_lengths, check_threshold, global_norm, register_clipper
+from .clipping import Clipper, ClipResult, Gradient, _check_lengths, check_threshold, global_norm, register_clipper
 
 
 def unitwise_norm(x: tf.Tensor, keepdims: bool = True) -> tf.Tensor:
@@ -174,7 +174,8 @@ class AGCClipper(Clipper, tf.Module):
         return ClipResult(out, clipped)
 
     def __repr__(self) -> str:
-        return f"AGCClipper(threshold={self.threshold!r}, eps={self.eps!r}, exclude_final_layer={self.exclude_final_layer})"
+        return (f"AGCClipper(threshold={self.threshold!r}, eps={self.eps!r}, "
+                f"exclude_final_layer={self.exclude_final_layer})")
 
 
 def percentile(values: tf.Tensor, p: float | tf.Tensor, size: int | tf.Tensor | None = None) -> tf.Tensor:
