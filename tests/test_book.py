@@ -171,6 +171,40 @@ def test_notebook_page_has_run_box_source_and_every_figure(book, notebook):
     assert "application/vnd.jupyter.widget-view+json" not in text, "a live widget (nothing to draw it) on the page"
 
 
+def test_helpers_page_shows_the_readme_usage_section(book):
+    """docs/helpers.md includes the README between its helpers markers (the supported models too)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- helpers:start -->")[1].split("<!-- helpers:end -->")[0]
+    headings = re.findall(r"^#+ (.+)$", section, re.M)
+    page = (book / "docs" / "helpers.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "make_optimizer" in text and "ClippingModel" in text, "the README's example is not on the page"
+    for heading in headings:
+        assert re.sub(r"[`*]", "", heading) in text, f"README heading {heading!r} is not on the helpers page"
+
+
+def test_ready_to_publish_licences_and_citation():
+    """The code's licence text, the content's licence, and a citation that matches the package."""
+    import tomllib
+
+    import yaml
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"
+    licence = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+    assert "END OF TERMS AND CONDITIONS" in licence
+    content = (ROOT / "LICENSE-CONTENT.md").read_text()
+    assert "CC BY 4.0" in content and "https://creativecommons.org/licenses/by/4.0/legalcode" in content
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["message"] and cff["title"] and cff["authors"]
+    assert cff["version"] == project["version"], "CITATION.cff and pyproject.toml name other versions"
+    assert set(cff["license"]) == {project["license"], "CC-BY-4.0"}
+    readme = (ROOT / "README.md").read_text()
+    for target in ("(LICENSE)", "(LICENSE-CONTENT.md)", "(CITATION.cff)", "(CONTRIBUTING.md)"):
+        assert target in readme, f"the README does not link {target}"
+
+
 # ----------------------------------------------------------------------------- in Chromium
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ RUN_BOX = """\
 
 - **On Binder**, with nothing to install: [open `{path}` in JupyterLab]({binder}).
   The first launch of a new commit builds the image and takes several minutes.
-- **On your machine**, with Python 3.11 and `make`:
+- **On your machine**, with Python and `make` ([two commands](../README.md#two-commands)):
   `git clone https://github.com/{repo}.git && cd {name} && make lab`, then open `{path}`.
 - **The source**: [`{path}` on GitHub](https://github.com/{repo}/blob/{ref}/{path}),
   or {{download}}`download the notebook <{file}>`.
