@@ -53,7 +53,7 @@ book: $(STAMP) $(DOCS_STAMP)
 
 $(DOCS_STAMP): docs/requirements.txt | $(STAMP)
 	rm -rf $(DOCS_VENV)
-	$(PYTHON) -m venv $(DOCS_VENV)
+	$(BIN)/python -m venv $(DOCS_VENV)  # the same Python as .venv, whose packages it uses
 	$(DOCS_VENV)/bin/python -m pip install --quiet --no-deps -r docs/requirements.txt
 	$(BIN)/python -c "import site; print('import site; site.addsitedir(%r)' % site.getsitepackages()[0])" \
 		> "$$($(DOCS_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/course-venv.pth"
