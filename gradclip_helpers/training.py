@@ -185,7 +185,8 @@ def _make_step(model, optimizer, variables, loss_tracker, clipper: Clipper, skip
             xs, ys, ws = (x, y, sample_weight) if accumulation_steps == 1 else tf.nest.map_structure(
                 lambda t: None if t is None else t[part], (x, y, sample_weight))
             share = tf.cast(batch_size(xs), tf.float32) / tf.cast(n, tf.float32)
-            loss_k, _, grads_k = model_gradients(model, optimizer, variables, xs, ys, ws, share)
+            loss_k, y_pred, grads_k = model_gradients(model, optimizer, variables, xs, ys, ws, share)
+            model.compute_metrics(xs, ys, y_pred, sample_weight=ws)
             loss_k = tf.cast(loss_k, tf.float32)
             loss_tracker.update_state(_unscale_for_distribution(loss_k), sample_weight=batch_size(xs))
             loss += loss_k * share

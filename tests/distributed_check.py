@@ -5,8 +5,10 @@ test runs this file with ``python tests/distributed_check.py`` and reads the
 JSON it prints.
 """
 
+import contextlib
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,7 +47,41 @@ with strategy.scope():
     keras_mirrored.compile(optimizer=keras.optimizers.SGD(1.0, global_clipnorm=1.0), loss="mse")
 keras_mirrored.fit(*xy, batch_size=64, shuffle=False, verbose=0)
 
+# The text classifier (Embedding: sparse gradients with repeated rows) through train() and
+# ClippingModel.fit: one global-norm-clipped step at learning rate 1, so the update is the clipped gradient.
+sys.path.insert(0, os.path.dirname(__file__))
+from zoo import FAMILIES  # noqa: E402
+
+text = FAMILIES["text"]
+x, y = text.data
+text_common = dict(loss=text.loss, clipper="global_norm", threshold=0.01, batch_size=48, shuffle=False,
+                   progress=False)
+
+
+def text_updates(strategy):
+    scope = strategy.scope if strategy else contextlib.nullcontext
+    with scope():
+        trained, start = text.model(seed=0), text.model(seed=0).get_weights()
+        optimizer = keras.optimizers.SGD(1.0)
+    gh.train(trained, (x, y), optimizer=optimizer, strategy=strategy, **text_common)
+    with scope():
+        inner = text.model(seed=0)
+        wrapped = gh.ClippingModel(inner, "global_norm", 0.01)
+        wrapped.compile(optimizer=keras.optimizers.SGD(1.0), loss=text.loss)
+    wrapped.fit(x, y, batch_size=48, shuffle=False, verbose=0)
+    return update_norm(trained, start), update_norm(inner, start), trained.get_weights(), inner.get_weights()
+
+
+text_single = text_updates(None)
+text_mirrored = text_updates(strategy)
+
 print(json.dumps({
+    "text_train_update_single": text_single[0],
+    "text_train_update_mirrored": text_mirrored[0],
+    "text_fit_update_single": text_single[1],
+    "text_fit_update_mirrored": text_mirrored[1],
+    "text_max_weight_diff": max(
+        float(np.max(np.abs(a - b))) for i in (2, 3) for a, b in zip(text_single[i], text_mirrored[i])),
     "replicas": strategy.num_replicas_in_sync,
     "norm_single": float(h_single.grad_norm[0]),
     "norm_mirrored": float(h_mirrored.grad_norm[0]),

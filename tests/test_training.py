@@ -248,6 +248,12 @@ def test_mirrored_strategy_clips_after_the_all_reduce():
     assert result["keras_update_norm_single"] == pytest.approx(1.0, rel=1e-5)
     # Measured fact (Keras 3.15): global_clipnorm clips each replica's gradient before summing.
     assert result["keras_update_norm_mirrored"] > 1.2
+    # A text classifier (sparse Embedding gradients) through train() and ClippingModel.fit: the
+    # clipped update (learning rate 1) has norm 0.01 on one device and on two.
+    for path in ("train", "fit"):
+        assert result[f"text_{path}_update_single"] == pytest.approx(0.01, rel=1e-4)
+        assert result[f"text_{path}_update_mirrored"] == pytest.approx(0.01, rel=1e-4)
+    assert result["text_max_weight_diff"] < 1e-6
 
 
 def test_metrics_are_exact_per_epoch_and_validation(data):
