@@ -96,3 +96,13 @@ __all__ += ["dashboard", "TrainingDashboard", "plot_training_progress"]
 from . import exercises  # noqa: E402
 
 __all__ += ["exercises"]
+
+# Notebook 08, clipping in practice: a threshold from a warm-up, loss spikes, Adam's second moment, x**4.
+from . import loss_spikes, practice_plots, quartic, sequence, thresholds  # noqa: E402
+from .loss_spikes import adam_rms_trace, adam_sqrt_v, count_spikes, spike_steps  # noqa: E402
+from .practice_plots import plot_adam_rms, plot_loss_spikes, plot_quartic  # noqa: E402
+from .thresholds import NormRecorder, ThresholdSuggestion, read_tensorboard_norms, suggest_threshold  # noqa: E402
+
+__all__ += ["loss_spikes", "practice_plots", "quartic", "sequence", "thresholds", "adam_rms_trace", "adam_sqrt_v",
+            "count_spikes", "spike_steps", "plot_adam_rms", "plot_loss_spikes", "plot_quartic", "NormRecorder",
+            "ThresholdSuggestion", "read_tensorboard_norms", "suggest_threshold"]
