@@ -46,6 +46,7 @@ from .nb04_mlp_training_loop import check_keras_optimizer, check_train_step
 from .nb05_adaptive_clipping import check_agc_kernel, check_autoclip_thresholds
 from .nb06_clipping_at_scale import check_accumulate_then_clip, check_unscaled_train_step
 from .nb07_recurrent_networks import check_clipped_rnn_step, check_rnn_step_bound
+from .nb08_clipping_in_practice import check_adam_second_moment, check_spike_steps, check_threshold_for_clip_rate
 
 __all__ = [
     "NOT_ATTEMPTED", "CheckResult",
@@ -56,4 +57,5 @@ __all__ = [
     "check_agc_kernel", "check_autoclip_thresholds",
     "check_unscaled_train_step", "check_accumulate_then_clip",
     "check_clipped_rnn_step", "check_rnn_step_bound",
+    "check_spike_steps", "check_threshold_for_clip_rate", "check_adam_second_moment",
 ]
