@@ -61,7 +61,14 @@ CONTRIBUTING
 LICENSE-CONTENT
 ```
 """
-exclude_patterns = ["**/.ipynb_checkpoints", "docs/_ext/**"]
+# Sphinx walks every folder it does not exclude (virtual environments included) before it applies
+# include_patterns: prune every folder that holds no page.
+_PAGE_FOLDERS = {"docs", "notebooks", "benchmarks", "benchmarks/results"}
+exclude_patterns = sorted(
+    folder.relative_to(ROOT).as_posix()
+    for parent in (ROOT, ROOT / "benchmarks") for folder in parent.iterdir()
+    if folder.is_dir() and folder.relative_to(ROOT).as_posix() not in _PAGE_FOLDERS
+) + ["**/.ipynb_checkpoints", "**/__pycache__", "docs/_ext"]
 
 extensions = [
     "myst_nb",
