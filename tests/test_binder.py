@@ -200,6 +200,25 @@ def test_binder_folder_is_what_repo2docker_reads():
         assert 'exec "$@"' in (BINDER / "start").read_text(), "binder/start must end in exec \"$@\""
 
 
+def test_jupyterlab_defaults_turn_off_the_news_prompt_on_binder_and_locally():
+    """binder/overrides.json is valid for the installed JupyterLab and postBuild and `make lab` install it."""
+    jsonschema = pytest.importorskip("jsonschema")
+    overrides = json.loads((BINDER / "overrides.json").read_text())
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"fetchNews": "false", "checkForUpdates": False}
+    schemas = Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas"
+    for plugin, values in overrides.items():
+        package, name = plugin.rsplit(":", 1)
+        schema = json.loads((schemas / package / f"{name}.json").read_text())
+        jsonschema.validate(values, schema)  # a typo would be ignored by JupyterLab, silently
+    target = "share/jupyter/lab/settings/overrides.d/gradclip.json"  # read by jupyterlab_server
+    post = (BINDER / "postBuild").read_text()
+    assert "cp binder/overrides.json" in post and "/share/jupyter/lab/settings/overrides.d" in post
+    dry_run = subprocess.run(["make", "-n", "-o", ".venv/.installed", "-B", f".venv/{target}"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    assert f"cp binder/overrides.json .venv/{target}" in dry_run
+
+
 def test_every_package_pinned_in_both_files_has_the_same_version():
     top, binder = _pins(ROOT / "requirements.txt"), _pins(BINDER / "requirements.txt")
     top = {_same_package(k): v for k, v in top.items()}
