@@ -3,9 +3,9 @@
 - A "Run this notebook" box under the title of every notebook page: Binder, the two local
   commands, the source ``.ipynb`` on the repository and as a download.
 - Live widgets are left out of the pages: a static page has no kernel to draw them, and every
-  widget cell also leaves a static image (a separate output), which is what the page shows.
-- Docstrings are written to read well in ``help()``; two things that read well there are not
-  valid reST and are adjusted for the API page (see ``docstring_for_sphinx``).
+  widget cell also leaves a static image, which is what the page shows.
+- Docstrings are written for ``help()``; ``docstring_for_sphinx`` adjusts the two things that
+  read well there but not on the API page (a constant's type docstring, a missing blank line).
 - The README is the landing page: the book's table of contents (``gradclip_toc`` in conf.py) is
   appended to it here, so the README itself stays free of Sphinx directives, and
   ``_build/html/index.html`` sends the reader on to ``README.html``.
