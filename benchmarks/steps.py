@@ -14,11 +14,18 @@ and the garbage collector is paused inside each timed call (as ``timeit`` does).
 progress bar); ``fit`` gets the same SGD with the matching Keras argument
 (``gh.make_optimizer``), ``loss="mse"``, ``verbose=0``, Keras' default
 ``steps_per_execution=1`` and ``jit_compile="auto"``. Both shuffle every epoch.
+
+Two more paths set the scale: ``fit_spe`` is ``fit`` with ``steps_per_execution``
+equal to ``train()``'s ``steps_per_call`` (what a careful Keras user sets: the
+fair anchor), and ``bare`` is a hand-written loop with nothing but the maths (one
+``tf.function`` per epoch: shuffled index, ``tf.gather`` per batch, forward, MSE,
+gradient, TensorFlow's own clip op, SGD apply; no records): the practical limit.
 """
 
 from __future__ import annotations
 
 import gc
+import inspect
 import math
 import os
 import random
@@ -28,6 +35,7 @@ from dataclasses import asdict, dataclass, replace
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import gradclip_helpers as gh
 
@@ -35,6 +43,17 @@ import gradclip_helpers as gh
 # targets, SGD 0.01): the global norm sits around 1 to 2, so each one clips a good share of
 # the steps. Any other registered method (the adaptive clippers) runs with its own defaults.
 THRESHOLDS = {"value": 0.05, "norm": 0.5, "global_norm": 1.0}
+
+# train()'s steps per compiled call; fit_spe runs fit with the same steps_per_execution.
+STEPS_PER_CALL: int = inspect.signature(gh.Trainer).parameters["steps_per_call"].default
+
+# The bare loop's clipping: TensorFlow's own ops, nothing else.
+BARE_CLIPS: dict[str, Callable[[list, float], list]] = {
+    "none": lambda grads, c: grads,
+    "value": lambda grads, c: [tf.clip_by_value(g, -c, c) for g in grads],
+    "norm": lambda grads, c: [tf.clip_by_norm(g, c) for g in grads],
+    "global_norm": lambda grads, c: tf.clip_by_global_norm(grads, c)[0],
+}
 
 # train()'s recording options, measured with global-norm clipping (part 4 of the benchmark).
 NORM_VARIANTS: dict[str, dict[str, bool]] = {
@@ -59,6 +78,8 @@ class StepConfig:
     norm_method: str = "global_norm"        # the clipper used for the norm-recording variants
     norm_variants: tuple[str, ...] = tuple(NORM_VARIANTS)  # which of them ("default" is part 1's run)
     warmup: bool = True          # one discarded run of every configuration first
+    fit_spe: bool = True         # also fit with steps_per_execution = train()'s steps_per_call
+    bare: bool = True            # also the hand-written loop (methods in BARE_CLIPS)
     seed: int = 0
 
     def with_(self, **changes) -> StepConfig:
@@ -66,14 +87,14 @@ class StepConfig:
 
 
 FULL = StepConfig()
-QUICK = StepConfig(n_train=2048, repeats=2, extra_steps=256)
+QUICK = StepConfig(n_train=2048, repeats=2, extra_steps=256, warmup=False)
 
 
 @dataclass(frozen=True)
 class Job:
     """One configuration: the path (train or fit), the method, the recording variant, the batch."""
 
-    path: str      # "train" or "fit"
+    path: str      # "train", "fit", "fit_spe" (steps_per_execution matched) or "bare"
     method: str
     variant: str   # "default", or a NORM_VARIANTS key for train()
     batch_size: int
@@ -113,7 +134,7 @@ def keras_equivalent(method: str) -> dict[str, float] | None:
 
 
 def make_jobs(config: StepConfig) -> list[Job]:
-    """train() for every method, fit where Keras has an equivalent, and the recording variants."""
+    """train() for every method, fit (twice) where Keras has an equivalent, the bare loop, the recording variants."""
     methods = methods_to_run(config)
     jobs = []
     for batch in config.batch_sizes:
@@ -121,6 +142,10 @@ def make_jobs(config: StepConfig) -> list[Job]:
             jobs.append(Job("train", method, "default", batch))
             if keras_equivalent(method) is not None:
                 jobs.append(Job("fit", method, "default", batch))
+                if config.fit_spe:
+                    jobs.append(Job("fit_spe", method, "default", batch))
+            if config.bare and method in BARE_CLIPS:
+                jobs.append(Job("bare", method, "default", batch))
         if config.norm_method in methods:
             for variant in config.norm_variants:
                 if variant != "default":
@@ -168,15 +193,45 @@ def run_once(job: Job, epochs: int, data, config: StepConfig) -> dict[str, objec
             **NORM_VARIANTS[job.variant]))
         return {"seconds": seconds, "cpu_seconds": cpu, "steps": history.steps, "final_loss": history.final_loss,
                 "diverged": history.diverged, "traces": history.traces}
-    if job.path == "fit":
-        model.compile(optimizer=gh.make_optimizer("sgd", config.learning_rate, clipper), loss="mse")
+    if job.path in ("fit", "fit_spe"):
+        model.compile(optimizer=gh.make_optimizer("sgd", config.learning_rate, clipper), loss="mse",
+                      steps_per_execution=STEPS_PER_CALL if job.path == "fit_spe" else 1)
         seconds, cpu, history = _timed(lambda: model.fit(
             x, y, batch_size=job.batch_size, epochs=epochs, shuffle=True, verbose=0))
         final = float(history.history["loss"][-1])
         return {"seconds": seconds, "cpu_seconds": cpu, "steps": epochs * steps_per_epoch(config, job.batch_size),
                 "final_loss": final, "diverged": not math.isfinite(final),
                 "jit_compile": bool(model.jit_compile), "steps_per_execution": int(model.steps_per_execution)}
+    if job.path == "bare":
+        epoch = bare_epoch(model, keras.optimizers.SGD(config.learning_rate), job.method,
+                           THRESHOLDS.get(job.method, 0.0), job.batch_size, len(x), config.seed)
+        xs, ys = tf.constant(x), tf.constant(y)
+        seconds, cpu, losses = _timed(lambda: [float(epoch(xs, ys, tf.constant(e))) for e in range(epochs)])
+        return {"seconds": seconds, "cpu_seconds": cpu, "steps": epochs * steps_per_epoch(config, job.batch_size),
+                "final_loss": losses[-1], "diverged": not math.isfinite(losses[-1])}
     raise ValueError(f"unknown path {job.path!r}")
+
+
+def bare_epoch(model: keras.Model, optimizer: keras.Optimizer, method: str, threshold: float, batch_size: int,
+               n: int, seed: int) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]:
+    """One epoch of plain SGD with ``BARE_CLIPS[method]``, compiled; returns the last batch's loss."""
+    variables = model.trainable_variables
+    loss_fn = keras.losses.MeanSquaredError()
+    clip = BARE_CLIPS[method]
+    steps = math.ceil(n / batch_size)
+
+    @tf.function
+    def epoch(x, y, index):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, index]))
+        loss = tf.constant(0.0)
+        for step in tf.range(steps):
+            batch = order[step * batch_size:tf.minimum((step + 1) * batch_size, n)]
+            with tf.GradientTape() as tape:
+                loss = loss_fn(tf.gather(y, batch), model(tf.gather(x, batch), training=True))
+            optimizer.apply(clip(tape.gradient(loss, variables), threshold), variables)
+        return loss
+
+    return epoch
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -235,7 +290,7 @@ def run_step_benchmark(config: StepConfig = FULL, log: Callable[[str], None] = p
         rows.append({
             **asdict(job), "key": job.key,
             "clipper": repr(clipper),
-            "keras_kwargs": keras_equivalent(job.method) if job.path == "fit" else None,
+            "keras_kwargs": keras_equivalent(job.method) if job.path in ("fit", "fit_spe") else None,
             "steps_per_epoch": steps_per_epoch(config, job.batch_size),
             "short_epochs": short, "long_epochs": longs[job.batch_size],
             "per_step_ms": _stats(samples[job.key]["per_step_ms"]),
@@ -288,10 +343,16 @@ def derive(result: dict) -> dict[str, list[dict]]:
     for batch in config["batch_sizes"]:
         for method in methods:
             t, f = _row(result, "train", method, batch), _row(result, "fit", method, batch)
+            f_spe, bare = _row(result, "fit_spe", method, batch), _row(result, "bare", method, batch)
             train_vs_fit.append({"batch_size": batch, "method": method,
                                  "train_ms": t and t["per_step_ms"], "fit_ms": f and f["per_step_ms"],
+                                 "fit_spe_ms": f_spe and f_spe["per_step_ms"], "bare_ms": bare and bare["per_step_ms"],
                                  "ratio": _paired_ratio(t, f),
-                                 "cpu_ratio": _paired_ratio(t, f, "cpu_per_step_ms")})
+                                 "cpu_ratio": _paired_ratio(t, f, "cpu_per_step_ms"),
+                                 "spe_ratio": _paired_ratio(t, f_spe),
+                                 "spe_cpu_ratio": _paired_ratio(t, f_spe, "cpu_per_step_ms"),
+                                 "bare_ratio": _paired_ratio(t, bare),
+                                 "bare_cpu_ratio": _paired_ratio(t, bare, "cpu_per_step_ms")})
             if method != "none":
                 clipping.append({
                     "batch_size": batch, "method": method,

@@ -10,19 +10,26 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import keras
 import nbformat
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import gradclip_helpers as gh  # noqa: E402
 from benchmarks import __main__ as cli  # noqa: E402
+from benchmarks import calls, clippers, dashboard, report, steps  # noqa: E402
 from benchmarks import notebooks as nb_bench  # noqa: E402
-from benchmarks import report, steps  # noqa: E402
 
 TINY = steps.StepConfig(batch_sizes=(32,), n_train=64, repeats=1, extra_steps=2,
                         methods=("none", "global_norm"), norm_variants=("norms_off",), warmup=False)
+TINY_CLIPPERS = clippers.ClipperConfig(batch_sizes=(32,), iterations=2, repeats=1,
+                                       methods=("none", "global_norm", "autoclip"))
+TINY_CALLS = calls.CallConfig(batch_sizes=(32,), steps=2, repeats=1)
+TINY_DASHBOARD = dashboard.DashboardConfig(n_samples=128, epochs=2, redraw_every=1, repeats=1)
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +50,14 @@ def result(tiny_notebook) -> dict:
     # them one after the other); then the result is put together as run() does it.
     with ThreadPoolExecutor(1) as pool:
         notebooks = pool.submit(nb_bench.run_notebook_benchmark, [tiny_notebook], log=lambda _: None)
-        out = cli.run(TINY, False, "python -m benchmarks (test)", ["a test note"], log=lambda _: None)
+        out = cli.run(TINY, False, "python -m benchmarks (test)", ["a test note"], log=lambda _: None,
+                      clipper_config=TINY_CLIPPERS, call_config=TINY_CALLS, dashboard_config=TINY_DASHBOARD)
         out["notebooks"] = notebooks.result()
-    out["targets"] = report.evaluate_targets(out["derived"], out["notebooks"])
+    out["targets"] = report.evaluate_targets(out["derived"], out["notebooks"], out["clipper_costs"], out["calls"])
     return out
 
 
 def test_every_registered_method_is_benchmarked_and_fit_only_where_keras_has_it():
-    import gradclip_helpers as gh
 
     assert steps.methods_to_run(steps.FULL)[0] == "none"
     assert set(steps.methods_to_run(steps.FULL)) == set(gh.CLIPPERS)
@@ -60,6 +67,10 @@ def test_every_registered_method_is_benchmarked_and_fit_only_where_keras_has_it(
         assert any(j.path == "train" and j.method == method for j in jobs)
         has_fit = any(j.path == "fit" and j.method == method for j in jobs)
         assert has_fit == (steps.keras_equivalent(method) is not None)
+        assert has_fit == any(j.path == "fit_spe" and j.method == method for j in jobs)
+        assert any(j.path == "bare" and j.method == method for j in jobs) == (method in steps.BARE_CLIPS)
+    assert steps.STEPS_PER_CALL == gh.Trainer(gh.seed_mlp(2), (np.ones((4, 2)), np.ones((4, 1))),
+                                              optimizer=keras.optimizers.SGD()).steps_per_call
     assert {j.variant for j in jobs if j.path == "train"} == set(steps.NORM_VARIANTS)
     with pytest.raises(ValueError, match="unknown methods"):
         steps.methods_to_run(TINY.with_(methods=("nope",)))
@@ -68,23 +79,42 @@ def test_every_registered_method_is_benchmarked_and_fit_only_where_keras_has_it(
 def test_the_result_has_every_part(result):
     rows = result["steps"]["rows"]
     keys = {(r["path"], r["method"], r["variant"]) for r in rows}
-    assert keys == {("train", "none", "default"), ("fit", "none", "default"),
-                    ("train", "global_norm", "default"), ("fit", "global_norm", "default"),
-                    ("train", "global_norm", "norms_off")}
+    assert keys == {(path, method, "default") for path in ("train", "fit", "fit_spe", "bare")
+                    for method in ("none", "global_norm")} | {("train", "global_norm", "norms_off")}
     for row in rows:
         assert row["per_step_ms"]["n"] == 1 and len(row["samples"]["per_step_ms"]) == 1
         assert row["diverged_runs"] == 0
-        assert row["path"] == "fit" or row["max_traces"] == 1  # train() traced once per call
+        assert row["path"] != "train" or row["max_traces"] == 1  # train() traced once per call
+        if row["path"] == "fit_spe":
+            assert row["steps_per_execution"] == steps.STEPS_PER_CALL
     derived = result["derived"]
     assert [(r["batch_size"], r["method"]) for r in derived["train_vs_fit"]] == [(32, "none"), (32, "global_norm")]
     assert all(r["ratio"] is None or r["ratio"]["n"] == 1 for r in derived["train_vs_fit"])
+    assert all(r["spe_ratio"]["n"] == 1 and r["bare_ratio"]["n"] == 1 for r in derived["train_vs_fit"])
     assert [r["method"] for r in derived["clipping_cost"]] == ["global_norm"]
     assert [r["variant"] for r in derived["norm_recording"]] == ["norms_off", "default"]
     [nb] = result["notebooks"]
     assert nb["notebook"] == "00_tiny.ipynb" and nb["returncode"] == 0, nb["error"]
     assert nb["seconds"] > 0 and nb["peak_rss_bytes"] > 10e6  # a Python kernel is at least ~10 MB
+    costs = {r["method"]: r for r in result["clipper_costs"]}
+    assert set(costs) == {"global_norm", "autoclip"} and costs["autoclip"]["keras_us"] is None
+    assert costs["global_norm"]["over_global_norm"] == 1.0 and costs["global_norm"]["keras_us"] is not None
+    assert {r["path"] for r in result["calls"]["cold"]} == {"train", "fit"}
+    assert all(r["cold_s"]["min"] > 0 and r["second_s"]["min"] > 0 for r in result["calls"]["cold"])
+    assert [r["change"] for r in result["calls"]["changes"]] == list(TINY_CALLS.changes)
+    dash = result["dashboard"]
+    assert dash["plain_s"] > 0 and dash["dashboard_s"] > 0 and dash["redraws"] >= 1
+    assert dash["overhead"] == pytest.approx(dash["dashboard_s"] / (dash["plain_s"] + dash["figure_s"]) - 1)
     names = [t["target"] for t in result["targets"]]
-    assert "train()/fit, global norm, batch 32" in names
+    for name in ("train() step / fit with steps_per_execution matched, global norm, batch 32",
+                 "train() step / the bare loop, global norm, batch 32",
+                 "clipping overhead in train(), global_norm, batch 32",
+                 "global_norm clipping alone / Keras' own path",
+                 "autoclip clipping alone / our global-norm clipping",
+                 "cold 2-step call, train() / compile + fit, batch 32",
+                 "global_norm threshold change on a live Trainer, next advance included",
+                 "autoclip threshold change on a live Trainer, next advance included"):
+        assert name in names
     assert "00_tiny.ipynb wall time" in names and "00_tiny.ipynb peak memory" in names
     assert all(isinstance(t["met"], bool) for t in result["targets"])
     assert result["machine"]["tensorflow"] and result["machine"]["cpu_model"]
@@ -98,7 +128,8 @@ def test_it_writes_json_and_markdown(result, tmp_path):
     assert loaded["schema"] == 1 and set(loaded) >= {"machine", "steps", "derived", "notebooks", "targets", "load"}
     md = md_path.read_text()
     for heading in ("## Targets", "## 1. Step time", "## 2. Cost of clipping", "## 3. Notebooks",
-                    "## 4. Recording norms", "## How it was measured"):
+                    "## 4. Recording norms", "## 5. Each clipper alone", "## 6. One call",
+                    "## 7. Changing the threshold", "## 8. Watching live", "## How it was measured"):
         assert heading in md
     assert "| 32 | global_norm | `GlobalNormClipper(threshold=1.0)` | global_clipnorm=1.0 |" in md
     assert "| 00_tiny.ipynb |" in md and "a test note" in md
@@ -108,7 +139,11 @@ def test_it_writes_json_and_markdown(result, tmp_path):
 
 
 def test_the_command_line():
-    args = cli.parse_args(["--quick", "--skip-notebooks", "--out", "x", "--methods", "none,value"])
+    args = cli.parse_args(["--quick", "--skip-notebooks", "--out", "x", "--methods", "none,value",
+                           "--skip-parts", "dashboard"])
     assert args.quick and args.skip_notebooks and args.out == Path("x") and args.methods == "none,value"
+    assert args.skip_parts == "dashboard"
+    with pytest.raises(SystemExit, match="unknown parts"):
+        cli.main(["--skip-parts", "nope"])
     assert steps.QUICK.repeats < steps.FULL.repeats
     assert report.machine_slug({"cpu_model": "AMD EPYC 7B13", "cpus_usable": 2, "gpus": []}) == "amd-epyc-7b13-2cpu"
