@@ -12,7 +12,8 @@ How it stays live: training runs in a background thread. Each redraw renders
 the figure to PNG and assigns it to an ``ipywidgets.Output``'s ``outputs``
 trait, which is a plain widget-state update: ipykernel sends it on its IOPub
 thread from any thread, and the kernel's main thread stays free to handle
-button clicks (a new method or threshold waits for the current chunk of steps). (Capturing with ``with output:`` from a thread is not used: it
+button clicks (a new method or threshold waits for the current chunk of steps).
+(Capturing with ``with output:`` from a thread is not used: it
 routes by the message being executed, which a thread does not have.)
 
 Redrawing costs time, so it is rationed: a redraw happens only while the time

@@ -107,7 +107,7 @@ def _integer_ticks(ax) -> None:
 
 def _finish(ax, xlabel: str, ylabel: str, title: str | None = None, grid_axis: str = "both",
             legend_loc: str = "best") -> None:
-    """The course's axis style: log y, labels, legend, light grid, whole-number step ticks, the title stating the finding."""
+    """The course's axis style: log y, labels, legend, light grid, whole-number step ticks, the title (the finding)."""
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

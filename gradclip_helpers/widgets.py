@@ -145,7 +145,8 @@ def layer_norm_explorer(depth: int = 30, weight_scale: float = 2.0, width: int =
         norms = layer_gradient_norms(deep_mlp(depth, width, activation, weight_scale, seed=seed), seed=seed)
         label = f"{activation}, g = {weight_scale:.2f}, depth {depth}"
         predicted = {label: predicted_growth_rate(activation, weight_scale)}
-        measured = fit_growth_rate(norms, first=min(4, depth - 2), last=max(depth - 4, 2)) if depth >= 3 else float("nan")
+        measured = (fit_growth_rate(norms, first=min(4, depth - 2), last=max(depth - 4, 2)) if depth >= 3
+                    else float("nan"))
         return plots.plot_layer_norms(
             {label: norms}, predicted=predicted,
             title=f"measured growth x{measured:.3f} per layer, predicted x{predicted[label]:.3f}",

@@ -232,7 +232,8 @@ def test_every_package_pinned_in_both_files_has_the_same_version():
     assert not missing, f"add to binder/requirements.txt or to BINDER_LEAVES_OUT: {missing}"
     for name in BINDER_LEAVES_OUT:
         assert name not in binder, f"{name} is in binder/requirements.txt and in BINDER_LEAVES_OUT"
-        assert name in (BINDER / "requirements.txt").read_text(), f"say in binder/requirements.txt why {name} is left out"
+        assert name in (BINDER / "requirements.txt").read_text(), \
+            f"say in binder/requirements.txt why {name} is left out"
     assert "tensorflow-cpu" in _pins(BINDER / "requirements.txt"), "Binder has no GPU: use tensorflow-cpu"
 
 
@@ -371,7 +372,8 @@ _RUN_ONE = textwrap.dedent("""
 
     notebook, output, cwd, log = sys.argv[1:5]
     import logging  # papermill's cell-by-cell log with times, to find a slow or stuck cell
-    logging.basicConfig(filename=log, filemode="w", level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(filename=log, filemode="w", level=logging.DEBUG,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     spec = KernelSpecManager().get_kernel_spec("python3")
     start = time.monotonic()
     error = None

@@ -41,6 +41,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,13 +79,15 @@ NOTEBOOK = f"{PANEL} .jp-Notebook"
 # JupyterLab settings for the test server only (its own user-settings folder):
 # no autosave, so the notebooks on disk stay as committed; every cell kept in the
 # DOM (no virtual scrolling) so that the DOM assertions and the screenshot see the
-# whole notebook; no news or update check (no network here).
+# whole notebook. The news prompt is turned off by the course's own default,
+# binder/overrides.json (installed by `make lab` and binder/postBuild), given to this
+# server as its application settings: the tests check that no prompt shows.
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False},
 }
+COURSE_LAB_DEFAULTS = ROOT / "binder" / "overrides.json"
+NEWS_PROMPT = re.compile(r"Jupyter news|get notified", re.IGNORECASE)
 
 
 def _ids(paths):
@@ -189,6 +192,9 @@ def lab(tmp_path_factory):
         path = settings / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
+    app_settings = home / "app-settings"
+    (app_settings / "overrides.d").mkdir(parents=True)
+    shutil.copy(COURSE_LAB_DEFAULTS, app_settings / "overrides.d" / "gradclip.json")
     env = {k: v for k, v in os.environ.items()
            if k not in ("MPLBACKEND", "TF_CPP_MIN_LOG_LEVEL") and not k.startswith("PYTEST")}
     env.update(JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
@@ -200,6 +206,7 @@ def lab(tmp_path_factory):
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
+        f"--LabApp.app_settings_dir={app_settings}",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: read kernel state and cell models
         f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}",  # not notebooks/.ipynb_checkpoints
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -531,6 +538,7 @@ def test_notebook_in_jupyterlab(notebook, browser_context, lab):
         loaded = images.evaluate_all("imgs => imgs.filter(i => i.complete && i.naturalWidth > 100).length")
         assert loaded >= figures + len(explorers), (loaded, figures, explorers)
         assert not _error_texts(page), _error_texts(page)
+        assert not NEWS_PROMPT.search(page.locator("body").inner_text()), "JupyterLab asks about Jupyter news"
         timings["run all"] = time.monotonic() - start - timings["open"]
 
         for index in explorers:

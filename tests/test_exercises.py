@@ -17,6 +17,10 @@ import tensorflow as tf
 
 import gradclip_helpers as gh
 from gradclip_helpers import exercises as ex
+from gradclip_helpers.exercises import nb01_exploding_gradients as ex01
+from gradclip_helpers.exercises import nb05_adaptive_clipping as ex05
+from gradclip_helpers.exercises import nb06_clipping_at_scale as ex06
+from gradclip_helpers.exercises import nb07_recurrent_networks as ex07
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions" / "solutions.ipynb"
@@ -39,6 +43,9 @@ REFERENCES = {
     "check_accumulate_then_clip": "accumulated_update",
     "check_clipped_rnn_step": "clipped_rnn_step",
     "check_rnn_step_bound": "longest_clipped_step",
+    "check_spike_steps": "my_spike_steps",
+    "check_threshold_for_clip_rate": "threshold_for_clip_rate",
+    "check_adam_second_moment": "adam_v",
 }
 CHECKERS = sorted(name for name in dir(ex) if name.startswith("check_"))
 FUNCTION_CHECKERS = [name for name in CHECKERS if REFERENCES.get(name, "x")[0].islower()]
@@ -141,7 +148,7 @@ def test_clip_by_value_mistakes():
     _rejected(ex.check_clip_by_value, lambda gs, c: [tf.clip_by_value(g, -c, c) for g in gs if g is not None],
               "one entry per gradient")
     _rejected(ex.check_clip_by_value, lambda gs, c: [None if g is None else tf.minimum(g, c) for g in gs],
-              f"below -")
+              "below -")
     _rejected(ex.check_clip_by_value, lambda gs, c: [None if g is None else tf.clip_by_norm(g, c) for g in gs],
               "inside [-c, c] changed")
 
@@ -305,13 +312,6 @@ def test_rnn_step_bound_mistakes():
 # ---------------------------------------------------------------- the checkers' own answers
 # What the checkers take for granted about the package lives here, not in asserts inside the
 # checkers: there a package bug would tell the learner "Not yet".
-
-from gradclip_helpers.exercises import (  # noqa: E402
-    nb01_exploding_gradients as ex01,
-    nb05_adaptive_clipping as ex05,
-    nb06_clipping_at_scale as ex06,
-    nb07_recurrent_networks as ex07,
-)
 
 
 @pytest.mark.parametrize("rate, ratio", ex01.DEPTH_CASES)

@@ -63,7 +63,8 @@ def test_without_a_supported_python_one_clear_message(tmp_path):
     assert run.returncode != 0 and not (tmp_path / "venv").exists()
     message = [line for line in run.stderr.splitlines() if not line.startswith("make: ***")]
     assert message == ["make: no supported Python found. The course needs Python 3.11, 3.12 or 3.13: install one "
-                       "(python3.13, python3.12 or python3.11 on PATH), or name it: make lab PYTHON=/path/to/python3.12"]
+                       "(python3.13, python3.12 or python3.11 on PATH), or name it: "
+                       "make lab PYTHON=/path/to/python3.12"]
     run = _make(str(tmp_path / "venv" / ".installed"), "PYTHON=python3.10", path=path, tmp_path=tmp_path)
     assert run.returncode != 0 and "PYTHON=python3.10 is not a Python 3.11-3.13" in run.stderr
 

@@ -77,7 +77,7 @@ def test_title(path):
     assert first.cell_type == "markdown", f"{path.name}: the first cell should be the markdown title"
     title = first.source.lstrip().splitlines()[0] if first.source.strip() else ""
     number = path.name[:2]
-    assert re.match(rf"# {number} · \S", title), f"{path.name}: the first line should be '# {number} · <title>', got {title!r}"
+    assert re.match(rf"# {number} · \S", title), f"{path.name}: the first line should be '# {number} · ...': {title!r}"
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
@@ -116,7 +116,7 @@ def test_next_link_closes_the_notebook(path):
     assert closing, f"{path.name}: no '**Next:**' paragraph"
     index, source = closing[-1]
     later_code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i > index and c.source.strip()]
-    assert not later_code, f"{path.name}: '**Next:**' (cell {index}) should close the notebook, code follows in {later_code}"
+    assert not later_code, f"{path.name}: '**Next:**' (cell {index}) should close the notebook, code in {later_code}"
     targets = [Path(urlsplit(t).path).name for t in MARKDOWN_LINK.findall(source[source.find("Next"):])]
     position = LESSONS.index(path)
     if position + 1 < len(LESSONS):
@@ -183,7 +183,8 @@ def _repo_targets(source: str, folder: Path) -> list[tuple[str, Path]]:
 
 def _is_this_repo(url: str) -> bool:
     """A GitHub or Binder URL of this repository: its name is the repository's folder name or 'gradclip'."""
-    return bool(re.search(r"(github\.com|mybinder\.org/v2/gh)/[^/]+/(gradclip|%s)\b" % re.escape(ROOT.name), url))
+    names = f"gradclip|{re.escape(ROOT.name)}"
+    return bool(re.search(rf"(github\.com|mybinder\.org/v2/gh)/[^/]+/({names})\b", url))
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))

@@ -30,7 +30,7 @@ def smallest_depth(rate: float, ratio: float) -> int:
 
 @checker
 def check_growth_rate(growth_rate: Callable[[Sequence[float]], float]) -> str:
-    """Exercise: ``growth_rate(norms)`` -> the per-layer factor by which ``norms`` (layer 1 first) grow towards the input."""
+    """Exercise: ``growth_rate(norms)`` -> the factor per layer by which ``norms`` (layer 1 first) grow to the input."""
     rng = np.random.default_rng(1)
     for rate, layers in [(1.364, 21), (1.167, 12), (0.9, 15)]:
         norms = rate ** -np.arange(layers) * np.exp(0.02 * rng.standard_normal(layers)) * 3.0
@@ -57,7 +57,7 @@ def check_growth_rate(growth_rate: Callable[[Sequence[float]], float]) -> str:
 
 @checker
 def check_depth_for_ratio(depth_for_ratio: Callable[[float, float], int]) -> str:
-    """Exercise: ``depth_for_ratio(rate, ratio)`` -> the smallest depth whose layer 1 gradient is ``ratio`` x the last layer's."""
+    """Exercise: ``depth_for_ratio(rate, ratio)`` -> the least depth whose layer 1 gradient is ``ratio`` x the last."""
     for rate, ratio in DEPTH_CASES:
         expected = smallest_depth(rate, ratio)
         got = call(depth_for_ratio, rate, ratio, case=f"rate {rate:g}, ratio {ratio:g}")

@@ -12,10 +12,10 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from .. import History, train  # the package-level names (training.py is being split into modules)
 from ..clipping import clip_by_value
 from ..data import make_regression
 from ..models import seed_mlp
-from .. import History, train  # the package-level names (training.py is being split into modules)
 from .cases import random_grads
 from .framework import as_arrays, call, checker, fail, same
 
@@ -55,7 +55,10 @@ CLIP_CANDIDATES = (1.0, 10.0, 30.0, 50.0, 70.0, 100.0, 1000.0)
 
 
 def value_clipping_run(clip_value: float, epochs: int = 10) -> tuple[History, float]:
-    """The run of exercise 02.2: notebook 01's diverging setup (seed MLP, raw targets, SGD(0.01), batch 32, seed 0) with value clipping."""
+    """The run of exercise 02.2: notebook 01's diverging setup with value clipping at ``clip_value``.
+
+    The seed MLP on raw targets, SGD(0.01), batch 32, seed 0. Returns the history and MSE/Var(y) (inf if it diverged).
+    """
     data = make_regression(seed=0)
     history = train(seed_mlp(data.n_features, seed=0), (data.x_train, data.y_train),
                     optimizer=keras.optimizers.SGD(0.01), clipper="value", threshold=clip_value,

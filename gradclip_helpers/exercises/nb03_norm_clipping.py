@@ -19,7 +19,7 @@ from .framework import NotAttempted, as_array, as_arrays, call, checker, fail, s
 
 @checker
 def check_clip_by_global_norm(my_clip_by_global_norm: Callable[[list, float], tuple]) -> str:
-    """Exercise: ``my_clip_by_global_norm(grads, clip_norm)`` -> ``(clipped, global_norm_before)`` like ``tf.clip_by_global_norm``."""
+    """Exercise: ``my_clip_by_global_norm(grads, clip_norm)`` -> ``(clipped, norm)`` as ``tf.clip_by_global_norm``."""
     big = random_grads(6, [(4, 3), (3,), (3, 1), (1,)], [3.0, 0.2, 2.0, 0.05])
     small = random_grads(7, [(2, 2), (2,)], [0.1, 0.1])
     with_none = random_grads(8, [(3, 2), None, (2,)], [2.0, 1.0, 1.0])

@@ -20,7 +20,7 @@ from .framework import as_array, call, checker, fail, same
 
 @checker
 def check_train_step(train_step: Callable) -> str:
-    """Exercise: ``train_step(model, optimizer, x, y, clip_norm)``: one step with global-norm clipping, returns the loss."""
+    """Exercise: ``train_step(model, optimizer, x, y, clip_norm)``: one globally clipped step; returns the loss."""
     for scale, label in [(100.0, "a batch with large targets"), (0.01, "a batch whose gradient is short")]:
         x, y = step_data(11, scale)
         lr, clip = 0.01, 1.0
@@ -48,7 +48,7 @@ def check_train_step(train_step: Callable) -> str:
 
 @checker
 def check_keras_optimizer(make_clipping_sgd: Callable[[float, float], keras.optimizers.Optimizer]) -> str:
-    """Exercise: ``make_clipping_sgd(lr, threshold)`` -> a Keras SGD that clips like ``gh.train(clipper="global_norm")``."""
+    """Exercise: ``make_clipping_sgd(lr, threshold)`` -> a Keras SGD clipping as ``gh.train(clipper="global_norm")``."""
     lr, clip = 0.05, 1.5
     optimizer = call(make_clipping_sgd, lr, clip)
     if not isinstance(optimizer, keras.optimizers.Optimizer):

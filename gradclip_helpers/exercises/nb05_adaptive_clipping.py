@@ -88,7 +88,7 @@ def autoclip_expected(norms: np.ndarray, p: float, warmup: int, threshold: float
 
 @checker
 def check_autoclip_thresholds(autoclip_thresholds: Callable) -> str:
-    """Exercise: ``autoclip_thresholds(norms, p, warmup_steps, warmup_threshold)`` -> AutoClip's threshold at every step."""
+    """Exercise: ``autoclip_thresholds(norms, p, warmup_steps, warmup_threshold)`` -> AutoClip's threshold per step."""
     norms = autoclip_norms()
     for p, warmup, threshold in AUTOCLIP_CASES:
         expected = autoclip_expected(norms, p, warmup, threshold)
@@ -97,7 +97,8 @@ def check_autoclip_thresholds(autoclip_thresholds: Callable) -> str:
             fail(f"return one threshold per step: {len(norms)} values for {len(norms)} norms, got shape {got.shape}.")
         if np.allclose(got, expected, rtol=1e-4):
             continue
-        shifted = np.array([threshold if k < warmup else np.percentile(norms[:max(k, 1)], p) for k in range(len(norms))])
+        shifted = np.array([threshold if k < warmup else np.percentile(norms[:max(k, 1)], p)
+                            for k in range(len(norms))])
         if np.allclose(got, shifted, rtol=1e-4):
             fail("the current step's norm joins the history before the percentile is taken.")
         if np.allclose(got[warmup:], expected[warmup:], rtol=1e-4):

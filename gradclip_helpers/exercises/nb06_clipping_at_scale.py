@@ -21,7 +21,7 @@ from .framework import as_arrays, call, checker, fail, same
 
 @checker
 def check_unscaled_train_step(train_step: Callable) -> str:
-    """Exercise: fix ``train_step(model, optimizer, x, y, threshold)`` under a ``LossScaleOptimizer`` (unscale, then clip)."""
+    """Exercise: fix ``train_step(model, optimizer, x, y, threshold)`` under a ``LossScaleOptimizer``: unscale, clip."""
     lr, threshold, scale = 0.05, 1.0, 1024.0
     for target_scale, label in [(30.0, "a batch whose true gradient norm is above the threshold"),
                                 (0.02, "a batch whose true gradient norm is below the threshold")]:
@@ -74,7 +74,7 @@ def micro_batch_gradients(k: int) -> tuple[list[tf.Tensor], list[list[tf.Tensor]
 
 @checker
 def check_accumulate_then_clip(accumulated_update: Callable) -> str:
-    """Exercise: ``accumulated_update(micro_grads, threshold)`` -> the clipped large-batch gradient from k micro-batch gradients."""
+    """Exercise: ``accumulated_update(micro_grads, threshold)`` -> the clipped gradient of k micro-batches' batch."""
     for k, threshold in ACCUMULATION_CASES:
         full, micro = micro_batch_gradients(k)
         mean = [tf.add_n(list(gs)) / k for gs in zip(*micro)]

@@ -14,7 +14,6 @@ import numpy as np
 from .. import pascanu
 from .framework import as_array, call, checker, fail
 
-
 # (learning rate, threshold): the hidden cases of each exercise
 RNN_STEP_CASES = ((0.5, 1.0), (0.1, 0.05))
 RNN_BOUND_CASES = ((0.5, 1.0), (0.2, 3.0))
@@ -41,9 +40,9 @@ def check_clipped_rnn_step(clipped_rnn_step: Callable) -> str:
         out = call(clipped_rnn_step, w.copy(), b.copy(), lr, threshold, case=f"lr {lr:g}, threshold {threshold:g}")
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
             fail("return the pair (new_w, new_b), one entry per run in each.")
-        got = np.stack([as_array(out[0]), as_array(out[1])]) if np.shape(out[0]) == np.shape(w) == np.shape(out[1]) else None
-        if got is None:
+        if not np.shape(out[0]) == np.shape(w) == np.shape(out[1]):
             fail(f"return new_w and new_b with the shape of w, {w.shape}: one entry per run.")
+        got = np.stack([as_array(out[0]), as_array(out[1])])
         if np.allclose(got, expected, rtol=1e-4, atol=1e-5):
             continue
         scale_all = min(1.0, threshold / math.sqrt(float(np.sum(gw ** 2 + gb ** 2))))
