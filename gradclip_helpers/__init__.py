@@ -18,6 +18,7 @@ from .clipping import (  # noqa: E402
     GlobalNormClipper,
     NoClipper,
     NormClipper,
+    ThresholdClipper,
     ValueClipper,
     check_threshold,
     clip_by_global_norm,
@@ -82,7 +83,7 @@ __all__ = [
     "deep_mlp", "fit_growth_rate", "flatten", "global_norm", "gradients", "layer_gradient_norms",
     "load_diabetes", "make_clipper", "make_optimizer", "make_regression", "predicted_growth_rate",
     "quiet_tensorflow_import", "register_clipper", "seed_mlp", "standardize", "train",
-    "unscale_gradients", "SpikeSkipper", "merge_duplicates", "scale_gradient", "squared_norms",
+    "unscale_gradients", "SpikeSkipper", "ThresholdClipper", "merge_duplicates", "scale_gradient", "squared_norms",
 ]
 
 # The live training dashboard (notebook 04).

@@ -342,34 +342,58 @@ class NoClipper(Clipper):
         return "NoClipper()"
 
 
-class ValueClipper(Clipper):
-    """Element-wise clipping into ``[-threshold, threshold]`` (Keras ``clipvalue``)."""
+class ThresholdClipper(Clipper):
+    """A clipper with one threshold, kept in a ``tf.Variable``.
+
+    Compiled training steps read the variable, so setting ``threshold`` on a
+    running clipper (a slider, ``Trainer.set_clipper``) is an assignment, not
+    a new trace. Invalid values raise and change nothing.
+
+    >>> c = GlobalNormClipper(5.0)
+    >>> c.threshold = 2.0
+    >>> c.threshold, float(c.limit)
+    (2.0, 2.0)
+    """
+
+    def __init__(self, threshold: float):
+        value = check_threshold("threshold", threshold)
+        self.limit = tf.Variable(value, trainable=False, dtype=tf.float32, name=f"{self.method}_threshold")
+        self._value = value
+
+    @property
+    def threshold(self) -> float:
+        return self._value
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        value = check_threshold("threshold", value)
+        self.limit.assign(value)
+        self._value = value
+
+
+class ValueClipper(ThresholdClipper):
+    """Element-wise clipping into ``[-threshold, threshold]`` (Keras ``clipvalue``, ``tf.clip_by_value``)."""
 
     method = "value"
 
-    def __init__(self, threshold: float):
-        self.threshold = check_threshold("threshold", threshold)
-
     def clip(self, grads, variables=None, norm=None) -> ClipResult:
         _check_lengths(grads, variables)
-        changed = [
-            tf.reduce_any(tf.abs(_values(g)) > tf.cast(self.threshold, _values(g).dtype))
+        grads = [merge_duplicates(g) for g in grads]
+        changed = [tf.reduce_any(tf.abs(_values(g)) > tf.cast(self.limit, g.dtype)) for g in grads if g is not None]
+        clipped = [
+            _map_values(g, lambda t: tf.clip_by_value(t, -tf.cast(self.limit, t.dtype), tf.cast(self.limit, t.dtype)))
             for g in grads
-            if g is not None
         ]
-        return ClipResult(clip_by_value(grads, self.threshold), _any(changed))
+        return ClipResult(clipped, _any(changed))
 
     def keras_kwargs(self) -> dict[str, float]:
         return {"clipvalue": self.threshold}
 
 
-class NormClipper(Clipper):
+class NormClipper(ThresholdClipper):
     """Per-tensor L2-norm clipping (Keras ``clipnorm``, ``tf.clip_by_norm``)."""
 
     method = "norm"
-
-    def __init__(self, threshold: float):
-        self.threshold = check_threshold("threshold", threshold)
 
     def clip(self, grads, variables=None, norm=None) -> ClipResult:
         return self.clip_measured(grads, variables, squared_norms(grads))
@@ -379,8 +403,8 @@ class NormClipper(Clipper):
         # with the norms measured once (as PyTorch's clip_grad splits measuring from scaling).
         _check_lengths(grads, variables)
         norms = [tf.sqrt(s) for s in squared]
-        changed = [n > self.threshold for g, n in zip(grads, norms) if g is not None]
-        factors = [self.threshold / tf.maximum(n, self.threshold) for n in norms]
+        changed = [n > self.limit for g, n in zip(grads, norms) if g is not None]
+        factors = [self.limit / tf.maximum(n, self.limit) for n in norms]
         grads = [scale_gradient(merge_duplicates(g), f) for g, f in zip(grads, factors)]
         return ClipResult(grads, _any(changed))
 
@@ -388,18 +412,17 @@ class NormClipper(Clipper):
         return {"clipnorm": self.threshold}
 
 
-class GlobalNormClipper(Clipper):
+class GlobalNormClipper(ThresholdClipper):
     """Global L2-norm clipping (Keras ``global_clipnorm``, ``tf.clip_by_global_norm``)."""
 
     method = "global_norm"
 
-    def __init__(self, threshold: float):
-        self.threshold = check_threshold("threshold", threshold)
-
     def clip(self, grads, variables=None, norm=None) -> ClipResult:
         _check_lengths(grads, variables)
-        clipped, norm = clip_by_global_norm(grads, self.threshold, use_norm=norm)
-        return ClipResult(clipped, norm > self.threshold)
+        grads = [merge_duplicates(g) for g in grads]
+        norm = global_norm(grads) if norm is None else tf.cast(norm, tf.float32)
+        clipped, _ = tf.clip_by_global_norm(grads, self.limit, use_norm=norm)
+        return ClipResult(clipped, norm > self.limit)
 
     def keras_kwargs(self) -> dict[str, float]:
         return {"global_clipnorm": self.threshold}

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .clipping import Clipper, make_clipper, squared_norms
+from .clipping import Clipper, NoClipper, ThresholdClipper, make_clipper, squared_norms
 from .history import History
 from .spikes import SpikeSkipper
 from .steps import add_gradients, all_reduce, apply_if, batch_size, loss_scale, model_gradients, optimizer_clip_arguments
@@ -59,6 +59,8 @@ def _as_array(name: str, value) -> np.ndarray:
 
 def _arrays(data, name: str):
     """``(x, y)`` or ``(x, y, sample_weight)`` with every leaf a numpy array of one common length."""
+    if isinstance(data, dict):
+        raise ValueError(f"{name}: pass (x, y) with x a dict of inputs, not a dict alone")
     if not (isinstance(data, (tuple, list)) and len(data) in (2, 3)):
         raise ValueError(
             f"{name} must be (x, y) or (x, y, sample_weight) arrays, or a batched tf.data.Dataset; "
@@ -108,8 +110,6 @@ def _as_dataset(data, batch_size: int, shuffle: bool, seed: int, name: str,
                 "dataset.apply(tf.data.experimental.assert_cardinality(N))"
             )
         return data, steps_per_epoch or cardinality
-    if isinstance(data, dict):
-        raise ValueError(f"{name}: pass (x, y) with x a dict of inputs, not a dict alone")
     arrays, n_samples = _arrays(data, name)
     ds = tf.data.Dataset.from_tensor_slices(arrays)
     if shuffle:
@@ -123,13 +123,43 @@ def _first_batch(dataset: tf.data.Dataset):
     raise ValueError("data yielded no batches")
 
 
+class _ArrayBatches:
+    """Array data batched inside the compiled loop, as Keras' own array adapter does.
+
+    Each epoch shuffles an index once (stateless: from ``seed`` and the epoch
+    number) and every step takes its batch with ``tf.gather``; no ``tf.data``
+    pipeline handles the data element by element, and chunked ``advance``
+    calls pass the position as a tensor, so they share one trace.
+    """
+
+    def __init__(self, arrays, n_samples: int, batch_size: int, shuffle: bool, seed: int):
+        self.tensors = tf.nest.map_structure(tf.convert_to_tensor, arrays)
+        self.n_samples, self.batch_size, self.shuffle, self.seed = n_samples, batch_size, shuffle, seed
+        self.batches = math.ceil(n_samples / batch_size)
+
+    def first_batch(self):
+        return tf.nest.map_structure(lambda t: t[: self.batch_size], self.tensors)
+
+    def order(self, epoch: int) -> tf.Tensor:
+        index = tf.range(self.n_samples)
+        if not self.shuffle:
+            return index
+        return tf.random.experimental.stateless_shuffle(index, seed=[self.seed, epoch])
+
+
 def _compile(model: keras.Model, optimizer, loss, metrics, strategy, element) -> keras.metrics.Metric:
     """Compile ``model`` as ``model.compile`` would and build its loss and metrics on one batch.
 
     ``train()`` computes the loss and the metrics with the model's compiled
     loss and metric objects, so they are Keras' own, with fit's names and
-    values. Returns the loss tracker (the running mean fit logs as "loss").
+    values. A second call with the same optimizer, loss and metrics keeps the
+    compiled state (and so the compiled steps cached on the model). Returns
+    the loss tracker (the running mean fit logs as "loss").
     """
+    key = (id(optimizer), _identity(loss), tuple(_identity(m) for m in metrics))
+    cached = getattr(model, "_gradclip_compiled", None)
+    if cached is not None and cached["key"] == key and cached["metrics"] == list(model.metrics):
+        return cached["tracker"]
     with strategy.scope():
         model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics) or None)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
@@ -137,7 +167,18 @@ def _compile(model: keras.Model, optimizer, loss, metrics, strategy, element) ->
         model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
         model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         model.reset_metrics()
-    return next(m for m in model.metrics if m.name == "loss")
+    tracker = next(m for m in model.metrics if m.name == "loss")
+    # Plain attribute, not tracked by Keras: it dies with the model. Holds the
+    # objects whose ids are in the keys, so the ids stay theirs.
+    object.__setattr__(model, "_gradclip_compiled", {
+        "key": key, "metrics": list(model.metrics), "tracker": tracker, "steps": {},
+        "holds": (optimizer, loss, list(metrics)),
+    })
+    return tracker
+
+
+def _identity(value) -> object:
+    return value if isinstance(value, str) else id(value)
 
 
 def _check_metrics(metrics) -> list:
@@ -228,6 +269,56 @@ def _unscale_for_distribution(loss: tf.Tensor) -> tf.Tensor:
     context = tf.distribute.get_replica_context()
     replicas = 1 if context is None else context.num_replicas_in_sync
     return loss * replicas
+
+
+def _loop_over_dataset(step, strategy):
+    """A compiled loop running up to ``max_steps`` steps from a (distributed) Dataset iterator."""
+
+    @tf.function
+    def run(iterator, max_steps):
+        arrays = [tf.TensorArray(dtype, size=0, dynamic_size=True) for _, dtype, _ in _RECORDS]
+        i = tf.constant(0)
+        stopped = tf.constant(False)
+        exhausted = tf.constant(False)
+        while i < max_steps and not stopped and not exhausted:
+            optional = iterator.get_next_as_optional()
+            if optional.has_value():
+                records = [strategy.experimental_local_results(r)[0]
+                           for r in strategy.run(step, args=(optional.get_value(),))]
+                stopped = records.pop()
+                arrays = [a.write(i, r) for a, r in zip(arrays, records)]
+                i += 1
+            else:
+                exhausted = True
+        return [a.stack() for a in arrays], i, stopped, exhausted
+
+    # TensorFlow counts traces by source line across instances and would warn
+    # about "frequent retracing" after a few runs in one notebook; each
+    # function here is traced once per data structure (tested).
+    run._omit_frequent_tracing_warning = True
+    return run
+
+
+def _loop_over_arrays(step):
+    """A compiled loop running ``steps`` steps on batches gathered from arrays by a shuffled index."""
+
+    @tf.function
+    def run(tensors, order, position, steps, batch_size):
+        arrays = [tf.TensorArray(dtype, size=0, dynamic_size=True) for _, dtype, _ in _RECORDS]
+        n = tf.shape(order)[0]
+        i = tf.constant(0)
+        stopped = tf.constant(False)
+        while i < steps and not stopped:
+            start = (position + i) * batch_size
+            index = order[start:tf.minimum(start + batch_size, n)]
+            records = step(tf.nest.map_structure(lambda t: tf.gather(t, index), tensors))
+            stopped = records.pop()
+            arrays = [a.write(i, r) for a, r in zip(arrays, records)]
+            i += 1
+        return [a.stack() for a in arrays], i, stopped
+
+    run._omit_frequent_tracing_warning = True
+    return run
 
 
 class _SummaryLogger:
@@ -356,8 +447,16 @@ class Trainer:
             raise TypeError(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
         metrics = _check_metrics(metrics)
         self.clipper = self._checked_clipper(optimizer, clipper, threshold)
-        dataset, self.steps_per_epoch = _as_dataset(data, batch_size, shuffle, seed, "data", steps_per_epoch)
-        # As in fit: with steps_per_epoch given, an epoch goes on where the last one stopped.
+        # Arrays on one device are batched inside the compiled loop; Datasets and
+        # strategies go through tf.data.
+        self._arrays = None
+        if isinstance(data, tf.data.Dataset) or strategy is not None:
+            dataset, self.steps_per_epoch = _as_dataset(data, batch_size, shuffle, seed, "data", steps_per_epoch)
+        else:
+            arrays, n_samples = _arrays(data, "data")
+            self._arrays = _ArrayBatches(arrays, n_samples, batch_size, shuffle, seed)
+            self.steps_per_epoch = min(steps_per_epoch or self._arrays.batches, self._arrays.batches)
+        # As in fit: with steps_per_epoch given, an epoch of a Dataset goes on where the last one stopped.
         self._keep_iterator = steps_per_epoch is not None
         self._validation = None
         if validation_data is not None:
@@ -379,16 +478,17 @@ class Trainer:
         self.model, self.optimizer, self.nonfinite, self.skipper = model, optimizer, nonfinite, skip_spikes
         self.record_norms = record_norms
         self.record_layer_norms = record_layer_norms or log_dir is not None
-        self._loss_tracker = _compile(model, optimizer, loss, metrics, self.strategy, _first_batch(dataset))
+        first = self._arrays.first_batch() if self._arrays is not None else _first_batch(dataset)
+        self._loss_tracker = _compile(model, optimizer, loss, metrics, self.strategy, first)
         self.variables = list(model.trainable_variables)
         if not self.variables:
             raise ValueError("the model has no trainable variables")
         first = getattr(self.variables[0], "value", self.variables[0])
         if strategy is not None and not strategy.extended.variable_created_in_scope(first):
             raise ValueError("with a strategy, build the model and optimizer inside strategy.scope()")
-        if self.strategy.num_replicas_in_sync > 1:
+        if self._arrays is None and self.strategy.num_replicas_in_sync > 1:
             dataset = self.strategy.experimental_distribute_dataset(dataset)
-        self._dataset = dataset
+        self._dataset = dataset if self._arrays is None else None
         if not optimizer.built:
             with self.strategy.scope():
                 optimizer.build(self.variables)
@@ -397,8 +497,10 @@ class Trainer:
         self._records: list[dict[str, np.ndarray]] = []
         self._epoch_logs: dict[str, list[float]] = {}
         self._iterator = None
+        self._order = None
         self._epoch_start = 0
         self._traces_before = 0
+        self._traces_seen = 0
         self._run = None
         self.epochs_done = 0
         self.stopped = False
@@ -419,41 +521,45 @@ class Trainer:
         return clipper
 
     def set_clipper(self, clipper: Clipper | str | None, threshold: float | None = None) -> None:
-        """Use another clipper from the next step on (invalid input raises and changes nothing)."""
-        self.clipper = self._checked_clipper(self.optimizer, clipper, threshold)
+        """Use another clipper from the next step on (invalid input raises and changes nothing).
+
+        The same method by name with another threshold is an assignment to the
+        running clipper's threshold variable: no new trace.
+        """
+        new = self._checked_clipper(self.optimizer, clipper, threshold)
+        if not isinstance(clipper, Clipper) and type(new) is type(self.clipper) and isinstance(new, ThresholdClipper):
+            self.clipper.threshold = new.threshold
+            return
+        self.clipper = new
         self._compile_step()
 
     def _compile_step(self) -> None:
-        step = _make_step(self.model, self.optimizer, self.variables, self._loss_tracker, self.clipper,
-                          self.skipper, accumulation_steps=self.accumulation_steps, nonfinite=self.nonfinite,
-                          record_norms=self.record_norms, record_layer_norms=self.record_layer_norms)
-        strategy = self.strategy
+        """Find or build the compiled loop for this model, optimizer, clipper method and options.
 
-        @tf.function
-        def run(iterator, max_steps):
-            arrays = [tf.TensorArray(dtype, size=0, dynamic_size=True) for _, dtype, _ in _RECORDS]
-            i = tf.constant(0)
-            stopped = tf.constant(False)
-            exhausted = tf.constant(False)
-            while i < max_steps and not stopped and not exhausted:
-                optional = iterator.get_next_as_optional()
-                if optional.has_value():
-                    records = [strategy.experimental_local_results(r)[0]
-                               for r in strategy.run(step, args=(optional.get_value(),))]
-                    stopped = records.pop()
-                    arrays = [a.write(i, r) for a, r in zip(arrays, records)]
-                    i += 1
-                else:
-                    exhausted = True
-            return [a.stack() for a in arrays], i, stopped, exhausted
-
-        # TensorFlow counts traces by source line across instances and would warn
-        # about "frequent retracing" after a few runs in one notebook; each
-        # function here is traced once (tested), so the warning would be wrong.
-        run._omit_frequent_tracing_warning = True
+        Cached on the model: a second ``train()`` call on the same model and
+        optimizer reuses the trace (a threshold clipper called by name takes
+        the new threshold by assignment).
+        """
+        reusable = isinstance(self.clipper, (ThresholdClipper, NoClipper))
+        key = (id(self.optimizer), type(self.clipper) if reusable else id(self.clipper), id(self.skipper),
+               self.accumulation_steps, self.nonfinite, self.record_norms, self.record_layer_norms,
+               id(self.strategy), self._arrays is None)
+        cache = self.model._gradclip_compiled["steps"]
+        if key in cache:
+            run, clipper = cache[key][:2]
+            if reusable and clipper is not self.clipper and self.clipper.threshold is not None:
+                clipper.threshold = self.clipper.threshold
+            self.clipper = clipper
+        else:
+            step = _make_step(self.model, self.optimizer, self.variables, self._loss_tracker, self.clipper,
+                              self.skipper, accumulation_steps=self.accumulation_steps, nonfinite=self.nonfinite,
+                              record_norms=self.record_norms, record_layer_norms=self.record_layer_norms)
+            run = _loop_over_dataset(step, self.strategy) if self._arrays is None else _loop_over_arrays(step)
+            cache[key] = (run, self.clipper, self.optimizer, self.skipper, self.strategy)
         if self._run is not None:
-            self._traces_before += self._run.experimental_get_tracing_count()
+            self._traces_before += self._run.experimental_get_tracing_count() - self._traces_seen
         self._run = run
+        self._traces_seen = run.experimental_get_tracing_count()
 
     # -- running ----------------------------------------------------------
 
@@ -472,13 +578,21 @@ class Trainer:
         max_steps = _check_positive_int("max_steps", max_steps)
         if self.stopped:
             return 0
-        if self._iterator is None:
-            self._iterator = iter(self._dataset)
         if self.steps == self._epoch_start:
             self.model.reset_metrics()
+        position = self.steps - self._epoch_start
         if self.steps_per_epoch is not None:
-            max_steps = min(max_steps, self._epoch_start + self.steps_per_epoch - self.steps)
-        arrays, count, stopped, exhausted = self._run(self._iterator, tf.constant(max_steps))
+            max_steps = min(max_steps, self.steps_per_epoch - position)
+        if self._arrays is not None:
+            if position == 0:
+                self._order = self._arrays.order(self.epochs_done)
+            arrays, count, stopped = self._run(self._arrays.tensors, self._order, tf.constant(position),
+                                               tf.constant(max_steps), tf.constant(self._arrays.batch_size))
+            exhausted = position + int(count) >= self._arrays.batches
+        else:
+            if self._iterator is None:
+                self._iterator = iter(self._dataset)
+            arrays, count, stopped, exhausted = self._run(self._iterator, tf.constant(max_steps))
         rows = {name: a.numpy() for (name, _, _), a in zip(_RECORDS, arrays)}
         count = int(count)
         if count:
@@ -557,7 +671,7 @@ class Trainer:
             method=self.clipper.method,
             threshold=self.clipper.threshold,
             interrupted=self.interrupted,
-            traces=self._traces_before + self._run.experimental_get_tracing_count(),
+            traces=self._traces_before + self._run.experimental_get_tracing_count() - self._traces_seen,
         )
 
 
