@@ -126,7 +126,7 @@ from types import SimpleNamespace  # noqa: E402
 from matplotlib.colors import to_hex, to_rgba  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from gradclip_helpers import dashboard, plots, widgets  # noqa: E402
+from gradclip_helpers import dashboard, widgets  # noqa: E402
 
 
 def _history(method, steps=12, threshold=1.0, diverge=False, seed=0):
@@ -201,6 +201,15 @@ FIGURES = {
                            ["none", "global_norm"]),
     "cliff_explorer": (lambda: gh.cliff_explorer(*gh.pascanu.random_starts(4, seed=0), steps=5,
                                                  surface=SURFACE).figures, ["none", "global_norm"]),
+    "plot_loss_spikes": (lambda: gh.plot_loss_spikes(_history("global_norm", steps=20), [4, 9], smooth=3),
+                         ["global_norm"]),
+    "plot_adam_rms": (lambda: gh.plot_adam_rms({"none": (_history("none"), np.linspace(1, 2, 12)),
+                                                "clipped": (_history("global_norm"), np.linspace(1, 1.5, 12))},
+                                               mark=5), ["none", "global_norm"]),
+    "plot_quartic": (lambda: gh.plot_quartic({"GD": ("none", np.array([3.0, 7.8, np.inf])),
+                                              "clipped GD": ("global_norm", np.array([3.0, 2.0, 1.5]))}),
+                     ["none", "global_norm"]),
+    "ThresholdSuggestion.plot": (lambda: gh.suggest_threshold(np.exp(np.linspace(0, 2, 50))).plot(), ["none"]),
     "TrainingDashboard": (lambda: dashboard.TrainingDashboard(
         lambda: gh.seed_mlp(4, seed=0), (np.ones((32, 4), "float32"), np.ones((32, 1), "float32")),
         method="global_norm", threshold=1.0, epochs=1).figure, ["global_norm"]),
@@ -237,9 +246,22 @@ def _figures(name):
 
 
 def test_every_figure_of_the_package_is_in_the_palette_check():
-    drawn = {name.split()[0] for name in FIGURES}
-    assert {n for n in dir(plots) if n.startswith("plot_")} <= drawn
-    assert {n for n in dir(widgets) if n.endswith("_explorer")} <= drawn
+    """Every plot_* function, *_explorer and class with a plot method in any module of the package has a case."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    drawers = set()
+    for info in pkgutil.iter_modules(gh.__path__):
+        module = importlib.import_module(f"gradclip_helpers.{info.name}")
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue  # imported from elsewhere: checked where it is defined
+            if inspect.isfunction(obj) and (name.startswith("plot_") or name.endswith("_explorer")):
+                drawers.add(name)
+            elif inspect.isclass(obj) and callable(getattr(obj, "plot", None)):
+                drawers.add(f"{name}.plot")
+    assert drawers <= {name.split()[0] for name in FIGURES}, drawers - {name.split()[0] for name in FIGURES}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
