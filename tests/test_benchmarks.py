@@ -28,7 +28,8 @@ TINY = steps.StepConfig(batch_sizes=(32,), n_train=64, repeats=1, extra_steps=2,
                         methods=("none", "global_norm"), norm_variants=("norms_off",), warmup=False)
 TINY_CLIPPERS = clippers.ClipperConfig(batch_sizes=(32,), iterations=2, repeats=1,
                                        methods=("none", "global_norm", "autoclip"))
-TINY_CALLS = calls.CallConfig(batch_sizes=(32,), steps=2, repeats=1)
+TINY_CALLS = calls.CallConfig(batch_sizes=(32,), steps=2, repeats=1,
+                              changes=("global_norm threshold", "autoclip threshold"))
 TINY_DASHBOARD = dashboard.DashboardConfig(n_samples=128, epochs=2, redraw_every=1, repeats=1)
 
 
