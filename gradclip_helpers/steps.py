@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from .clipping import Gradient, merge_duplicates, scale_gradient
+from .clipping import Gradient, scale_gradient
 
 
 def loss_scale(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | None:
@@ -70,20 +70,6 @@ def model_gradients(model: keras.Model, optimizer, variables, x, y, sample_weigh
         loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
         objective = optimizer.scale_loss(loss * tf.cast(weight, loss.dtype))
     return loss, y_pred, unscale_gradients(optimizer, tape.gradient(objective, variables))
-
-
-def add_gradients(a: Sequence[Gradient], b: Sequence[Gradient]) -> list[Gradient]:
-    """Sum two gradient lists (``None`` stays ``None``; IndexedSlices stay sparse)."""
-    out = []
-    for x, y in zip(a, b):
-        if x is None or y is None:
-            out.append(x if y is None else y)
-        elif isinstance(x, tf.IndexedSlices) and isinstance(y, tf.IndexedSlices):
-            out.append(merge_duplicates(tf.IndexedSlices(
-                tf.concat([x.values, y.values], 0), tf.concat([x.indices, y.indices], 0), x.dense_shape)))
-        else:
-            out.append(tf.convert_to_tensor(x) + tf.convert_to_tensor(y))
-    return out
 
 
 def all_reduce(grads: Sequence[Gradient]) -> list[Gradient]:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .clipping import Clipper, NoClipper, ThresholdClipper, make_clipper, squared_norms
 from .history import History
 from .spikes import SpikeSkipper
-from .steps import add_gradients, all_reduce, apply_if, batch_size, loss_scale, model_gradients, optimizer_clip_arguments
+from .steps import all_reduce, apply_if, batch_size, loss_scale, model_gradients, optimizer_clip_arguments
 
 NONFINITE_POLICIES = ("stop", "skip", "raise")
 
@@ -216,22 +216,36 @@ def _make_step(model, optimizer, variables, loss_tracker, clipper: Clipper, skip
     """
     is_loss_scaled = loss_scale(optimizer) is not None
 
+    def micro_batch(x, y, sample_weight, start, size, n):
+        # One micro-batch's loss (as fit computes it) and gradients, weighted by its share of the batch.
+        xs, ys, ws = tf.nest.map_structure(lambda t: None if t is None else t[start:start + size],
+                                           (x, y, sample_weight))
+        share = tf.cast(batch_size(xs), tf.float32) / tf.cast(n, tf.float32)
+        loss, y_pred, grads = model_gradients(model, optimizer, variables, xs, ys, ws, share)
+        model.compute_metrics(xs, ys, y_pred, sample_weight=ws)
+        loss = tf.cast(loss, tf.float32)
+        loss_tracker.update_state(_unscale_for_distribution(loss), sample_weight=batch_size(xs))
+        return loss * share, grads
+
     def gradients(x, y, sample_weight):
-        # Each micro-batch's loss (as fit computes it) weighted by its share of the batch.
         n = batch_size(x)
+        if accumulation_steps == 1:
+            return micro_batch(x, y, sample_weight, 0, n, n)
+        # Accumulation as a graph loop: the first micro-batch fixes which gradients
+        # exist; the others add to them (densely) inside a tf.while_loop.
         size = (n + accumulation_steps - 1) // accumulation_steps
-        loss, grads = tf.constant(0.0), None
-        for k in range(accumulation_steps):
-            part = slice(k * size, (k + 1) * size)
-            xs, ys, ws = (x, y, sample_weight) if accumulation_steps == 1 else tf.nest.map_structure(
-                lambda t: None if t is None else t[part], (x, y, sample_weight))
-            share = tf.cast(batch_size(xs), tf.float32) / tf.cast(n, tf.float32)
-            loss_k, y_pred, grads_k = model_gradients(model, optimizer, variables, xs, ys, ws, share)
-            model.compute_metrics(xs, ys, y_pred, sample_weight=ws)
-            loss_k = tf.cast(loss_k, tf.float32)
-            loss_tracker.update_state(_unscale_for_distribution(loss_k), sample_weight=batch_size(xs))
-            loss += loss_k * share
-            grads = grads_k if grads is None else add_gradients(grads, grads_k)
+        loss, first = micro_batch(x, y, sample_weight, 0, size, n)
+        present = [i for i, g in enumerate(first) if g is not None]
+        totals = [tf.convert_to_tensor(first[i]) for i in present]
+
+        def body(k, loss, totals):
+            more_loss, more = micro_batch(x, y, sample_weight, k * size, size, n)
+            return k + 1, loss + more_loss, [t + tf.convert_to_tensor(more[i]) for t, i in zip(totals, present)]
+
+        _, loss, totals = tf.while_loop(lambda k, *_: k < accumulation_steps, body, (tf.constant(1), loss, totals))
+        grads = [None] * len(first)
+        for i, total in zip(present, totals):
+            grads[i] = total
         return loss, grads
 
     def step(element):
