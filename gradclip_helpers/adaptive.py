@@ -90,11 +90,19 @@ class _Setting:
         return int(value) if self.integer else float(str(value))
 
     def __set__(self, obj, value: object) -> None:
-        obj.settings[self.index].assign(self.check(self.name, value))
+        _assign_settings(obj.settings, {self.index: self.check(self.name, value)})
 
 
 def _settings(*values: float) -> tf.Variable:
     return tf.Variable(values, dtype=tf.float32, trainable=False, name="settings")
+
+
+def _assign_settings(settings: tf.Variable, changes: dict[int, float]) -> None:
+    # The whole vector in one assignment (a distributed variable has no sliced assignment).
+    values = settings.numpy().copy()
+    for index, value in changes.items():
+        values[index] = value
+    settings.assign(values)
 
 
 def _check_percentile(name: str, value: object) -> float:
@@ -329,7 +337,7 @@ class ZClipClipper(Clipper, tf.Module):
     @alpha.setter
     def alpha(self, value: float) -> None:
         value = _check_alpha("alpha", value)
-        self.settings[1:3].assign([value, 1.0 - value])
+        _assign_settings(self.settings, {1: value, 2: 1.0 - value})
 
     def reset(self) -> None:
         for v in (self.mean, self.var, self.warmup):
