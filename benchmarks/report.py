@@ -360,15 +360,15 @@ def render_markdown(result: dict, heading: str = "#") -> str:
             f"- Model `gh.seed_mlp({cfg['n_features']})` (128-64-1); data `gh.make_regression` with "
             f"{cfg['n_train']} training samples and standardised targets; SGD, learning rate "
             f"{cfg['learning_rate']}; MSE. Both paths shuffle every epoch.",
-            "- Steady state, tracing excluded: each configuration runs twice per repeat, each time a fresh "
-            "model and a fresh `train()`/`fit` call (so each compiles its own function once), for "
-            f"{cfg['short_epochs']} epoch(s) and for {cfg['short_epochs']} + N epochs; ms/step = "
-            "(t_long - t_short) / (N x steps per epoch), N chosen so that at least "
-            f"{cfg['extra_steps']} steps are timed. Per-epoch costs (a new iterator, results copied back) "
-            "are included, amortised. CPU time: the same difference of `time.process_time()` (all threads of "
-            "this process), less sensitive to other processes on the machine.",
-            f"- Repeats interleaved: every run of a repeat in one shuffled order, in one process, "
-            f"{'after one discarded warm-up run of every configuration, ' if cfg['warmup'] else ''}"
+            "- Steady state, tracing excluded: per repeat, each configuration gets a fresh model, optimizer "
+            f"and clipper and three calls: one of {cfg['short_epochs']} epoch(s) that compiles (not timed), "
+            f"then, in random order, one of {cfg['short_epochs']} epoch(s) and one of {cfg['short_epochs']} + N "
+            "epochs, which reuse the compiled function (checked: no `train()` call retraced). ms/step = "
+            f"(t_long - t_short) / (N x steps per epoch), N chosen so that at least {cfg['extra_steps']} steps "
+            "are timed. Per-epoch costs (a new iterator, results copied back) are included, amortised. CPU "
+            "time: the same difference of `time.process_time()` (all threads of this process), less sensitive "
+            "to other processes on the machine.",
+            "- Repeats interleaved: the configurations of a repeat in one shuffled order, in one process, "
             "garbage collector paused inside each timed call.",
             f"- `train()` with its defaults (`record_norms=True`, `steps_per_call={spe}`, no progress bar); "
             "`fit` with `gh.make_optimizer` (the matching `clipvalue`/`clipnorm`/`global_clipnorm`), "
@@ -378,7 +378,8 @@ def render_markdown(result: dict, heading: str = "#") -> str:
             "`tf.gather` per batch, `keras.losses.MeanSquaredError`, TensorFlow's `clip_by_value`/"
             "`clip_by_norm`/`clip_by_global_norm`, `optimizer.apply`; nothing recorded.",
             f"- Thresholds: {', '.join(f'{k} {v}' for k, v in steps['thresholds'].items())}; adaptive "
-            "clippers with their own defaults (see the clipper column). No run diverged"
+            "clippers with their own defaults (see the clipper column). Most traces in a timed `train()` call: "
+            f"{max((r['max_traces'] for r in steps['rows'] if r['path'] == 'train'), default=0)}. No run diverged"
             + ("" if not any(r["diverged_runs"] for r in steps["rows"]) else " **except some: see the JSON**")
             + ".",
         ]

@@ -1,14 +1,18 @@
 """Per-step time of ``gh.train()`` against ``model.fit``, for every registered clipper.
 
-How a step is timed (steady state, tracing excluded). Every configuration is run
-twice in each repeat, each time with a fresh model, optimizer and clipper and a
-fresh ``train()`` / ``fit`` call (so each call compiles its own function once):
-once for ``short_epochs`` and once for ``short_epochs + extra_epochs``. The
-per-step time is ``(t_long - t_short) / (extra_epochs * steps_per_epoch)``: the
-tracing, the first-call set-up and the first epoch cancel out, and what is left
-is what every further step costs, per-epoch overheads included. All runs of one
-repeat are shuffled together (interleaved), the statistics are over repeats,
-and the garbage collector is paused inside each timed call (as ``timeit`` does).
+How a step is timed (steady state, tracing excluded). In each repeat every
+configuration gets a fresh model, optimizer and clipper, and three calls of
+``train()`` (or ``fit``, or the bare loop) on them: a first call of
+``short_epochs`` that compiles (not timed), then, in random order, a timed call
+of ``short_epochs`` and one of ``short_epochs + extra_epochs``. The later calls
+reuse the first call's compiled function (``train()`` caches it on the model;
+``fit`` keeps its ``train_function``; the bare loop is one function), which the
+benchmark checks (``max_traces`` is 0 for ``train()``). The per-step time is
+``(t_long - t_short) / (extra_epochs * steps_per_epoch)``: the per-call costs
+cancel, and what is left is what every further step costs, per-epoch overheads
+included. Configurations run in a shuffled order in every repeat (interleaved),
+the statistics are over repeats, and the garbage collector is paused inside each
+timed call (as ``timeit`` does).
 
 ``train()`` runs with its defaults (``record_norms=True``, no layer norms, no
 progress bar); ``fit`` gets the same SGD with the matching Keras argument
@@ -77,7 +81,6 @@ class StepConfig:
     methods: tuple[str, ...] | None = None  # None: every method in gh.CLIPPERS at run time
     norm_method: str = "global_norm"        # the clipper used for the norm-recording variants
     norm_variants: tuple[str, ...] = tuple(NORM_VARIANTS)  # which of them ("default" is part 1's run)
-    warmup: bool = True          # one discarded run of every configuration first
     fit_spe: bool = True         # also fit with steps_per_execution = train()'s steps_per_call
     bare: bool = True            # also the hand-written loop (methods in BARE_CLIPS)
     seed: int = 0
@@ -87,7 +90,7 @@ class StepConfig:
 
 
 FULL = StepConfig()
-QUICK = StepConfig(n_train=2048, repeats=2, extra_steps=256, warmup=False)
+QUICK = StepConfig(n_train=2048, repeats=2, extra_steps=256)
 
 
 @dataclass(frozen=True)
@@ -179,36 +182,44 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float, object]:
         gc.enable()
 
 
-def run_once(job: Job, epochs: int, data, config: StepConfig) -> dict[str, object]:
-    """One timed call of train() or fit for ``epochs`` epochs; returns its time and checks."""
+def make_caller(job: Job, data, config: StepConfig) -> Callable[[int], dict[str, object]]:
+    """A fresh model, optimizer and clipper for ``job``, and a function that trains them ``epochs`` epochs, timed."""
     x, y = data
     keras.utils.set_random_seed(config.seed)
     model = gh.seed_mlp(x.shape[1], seed=config.seed)
     clipper = make_benchmark_clipper(job.method)
     if job.path == "train":
         optimizer = keras.optimizers.SGD(config.learning_rate)
-        seconds, cpu, history = _timed(lambda: gh.train(
-            model, (x, y), optimizer=optimizer, clipper=clipper, epochs=epochs,
-            batch_size=job.batch_size, shuffle=True, seed=config.seed, progress=False,
-            **NORM_VARIANTS[job.variant]))
-        return {"seconds": seconds, "cpu_seconds": cpu, "steps": history.steps, "final_loss": history.final_loss,
-                "diverged": history.diverged, "traces": history.traces}
+
+        def call(epochs: int) -> dict[str, object]:
+            seconds, cpu, history = _timed(lambda: gh.train(
+                model, (x, y), optimizer=optimizer, clipper=clipper, epochs=epochs,
+                batch_size=job.batch_size, shuffle=True, seed=config.seed, progress=False,
+                **NORM_VARIANTS[job.variant]))
+            return {"seconds": seconds, "cpu_seconds": cpu, "final_loss": history.final_loss,
+                    "diverged": history.diverged, "traces": history.traces}
+        return call
     if job.path in ("fit", "fit_spe"):
         model.compile(optimizer=gh.make_optimizer("sgd", config.learning_rate, clipper), loss="mse",
                       steps_per_execution=STEPS_PER_CALL if job.path == "fit_spe" else 1)
-        seconds, cpu, history = _timed(lambda: model.fit(
-            x, y, batch_size=job.batch_size, epochs=epochs, shuffle=True, verbose=0))
-        final = float(history.history["loss"][-1])
-        return {"seconds": seconds, "cpu_seconds": cpu, "steps": epochs * steps_per_epoch(config, job.batch_size),
-                "final_loss": final, "diverged": not math.isfinite(final),
-                "jit_compile": bool(model.jit_compile), "steps_per_execution": int(model.steps_per_execution)}
+
+        def call(epochs: int) -> dict[str, object]:
+            seconds, cpu, history = _timed(lambda: model.fit(
+                x, y, batch_size=job.batch_size, epochs=epochs, shuffle=True, verbose=0))
+            final = float(history.history["loss"][-1])
+            return {"seconds": seconds, "cpu_seconds": cpu, "final_loss": final, "diverged": not math.isfinite(final),
+                    "jit_compile": bool(model.jit_compile), "steps_per_execution": int(model.steps_per_execution)}
+        return call
     if job.path == "bare":
         epoch = bare_epoch(model, keras.optimizers.SGD(config.learning_rate), job.method,
                            THRESHOLDS.get(job.method, 0.0), job.batch_size, len(x), config.seed)
         xs, ys = tf.constant(x), tf.constant(y)
-        seconds, cpu, losses = _timed(lambda: [float(epoch(xs, ys, tf.constant(e))) for e in range(epochs)])
-        return {"seconds": seconds, "cpu_seconds": cpu, "steps": epochs * steps_per_epoch(config, job.batch_size),
-                "final_loss": losses[-1], "diverged": not math.isfinite(losses[-1])}
+
+        def call(epochs: int) -> dict[str, object]:
+            seconds, cpu, losses = _timed(lambda: [float(epoch(xs, ys, tf.constant(e))) for e in range(epochs)])
+            return {"seconds": seconds, "cpu_seconds": cpu, "final_loss": losses[-1],
+                    "diverged": not math.isfinite(losses[-1])}
+        return call
     raise ValueError(f"unknown path {job.path!r}")
 
 
@@ -248,10 +259,6 @@ def run_step_benchmark(config: StepConfig = FULL, log: Callable[[str], None] = p
     rng = random.Random(config.seed)
     short = config.short_epochs
     longs = {b: short + extra_epochs(config, b) for b in config.batch_sizes}
-    if config.warmup:
-        log(f"warm-up: {len(jobs)} configurations")
-        for job in jobs:
-            run_once(job, short, data, config)
     samples: dict[str, dict[str, list]] = {
         j.key: {"short": [], "long": [], "per_step_ms": [], "cpu_per_step_ms": []} for j in jobs}
     checks: dict[str, dict[str, object]] = {j.key: {"diverged_runs": 0, "max_traces": 0} for j in jobs}
@@ -259,23 +266,26 @@ def run_step_benchmark(config: StepConfig = FULL, log: Callable[[str], None] = p
     started = time.time()
     for r in range(config.repeats):
         loads.append(os.getloadavg()[0])
-        runs = [(job, length) for job in jobs for length in ("short", "long")]
-        rng.shuffle(runs)
-        times: dict[tuple[str, str], tuple[float, float]] = {}
-        for job, length in runs:
-            epochs = short if length == "short" else longs[job.batch_size]
-            out = run_once(job, epochs, data, config)
-            times[(job.key, length)] = out["seconds"], out["cpu_seconds"]
-            check = checks[job.key]
-            check["diverged_runs"] += int(out["diverged"])
-            check["max_traces"] = max(check["max_traces"], int(out.get("traces", 0)))
-            check["final_loss"] = out["final_loss"]
-            for k in ("jit_compile", "steps_per_execution"):
-                if k in out:
-                    check[k] = out[k]
-        for job in jobs:
+        order = list(jobs)
+        rng.shuffle(order)
+        for job in order:
+            call = make_caller(job, data, config)
+            call(short)  # compiles; not timed
+            lengths = ["short", "long"]
+            rng.shuffle(lengths)
+            times: dict[str, tuple[float, float]] = {}
+            for length in lengths:
+                out = call(short if length == "short" else longs[job.batch_size])
+                times[length] = out["seconds"], out["cpu_seconds"]
+                check = checks[job.key]
+                check["diverged_runs"] += int(out["diverged"])
+                check["max_traces"] = max(check["max_traces"], int(out.get("traces", 0)))
+                check["final_loss"] = out["final_loss"]
+                for k in ("jit_compile", "steps_per_execution"):
+                    if k in out:
+                        check[k] = out[k]
             s = samples[job.key]
-            (t_short, c_short), (t_long, c_long) = times[(job.key, "short")], times[(job.key, "long")]
+            (t_short, c_short), (t_long, c_long) = times["short"], times["long"]
             steady = (longs[job.batch_size] - short) * steps_per_epoch(config, job.batch_size)
             s["short"].append(t_short)
             s["long"].append(t_long)
