@@ -6,8 +6,9 @@
   HTML files (links to other sites are not followed);
 * every name of ``gradclip_helpers.__all__`` has an entry on the API page, so a new public
   name cannot be left out of the reference;
-* every notebook has a page with its "Run this notebook" box (Binder, source ``.ipynb``) and
-  one image per image output of the committed notebook (figures and widgets' static images);
+* every notebook has a page with its "Run this notebook" box (Binder, source ``.ipynb``), one
+  image per image output of the committed notebook (figures and widgets' static images), and
+  its cells that JupyterLab collapses (the checks) collapsed;
 * headless Chromium (Playwright, Debian's Chromium, as in tests/test_browser.py) opens the
   landing page, a notebook page and the API page from a static server on 127.0.0.1: every
   image loads, MathJax typesets the maths, no console error, no request leaves 127.0.0.1, and
@@ -164,8 +165,11 @@ def test_notebook_page_has_run_box_source_and_every_figure(book, notebook):
     downloads = [link for link in _parse(html).links if link.endswith(f"/{notebook.name}") and "_downloads" in link]
     assert downloads, "no download link to the source .ipynb"
     assert (html.parent / downloads[0]).read_bytes() == notebook.read_bytes()
-    images = [output for cell in json.loads(notebook.read_text())["cells"] for output in cell.get("outputs", [])
-              if "image/png" in output.get("data", {})]
+    cells = json.loads(notebook.read_text())["cells"]
+    images = [output for cell in cells for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+    hidden = [cell for cell in cells if cell["cell_type"] == "code"
+              and cell["metadata"].get("jupyter", {}).get("source_hidden")]
+    assert text.count('<details class="admonition hide above-input">') == len(hidden), "checks collapsed in JupyterLab"
     shown = [src for src in _parse(html).images if "/_images/" in src]
     assert len(shown) == len(images), f"{len(images)} image outputs in {notebook.name}, {len(shown)} on its page"
     assert "application/vnd.jupyter.widget-view+json" not in text, "a live widget (nothing to draw it) on the page"

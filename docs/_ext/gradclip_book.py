@@ -2,6 +2,8 @@
 
 - A "Run this notebook" box under the title of every notebook page: Binder, the two local
   commands, the source ``.ipynb`` on the repository and as a download.
+- Code cells collapsed in JupyterLab (``"jupyter": {"source_hidden": true}``, the notebooks'
+  checks) are collapsed on the page too ("Show code cell source").
 - Live widgets are left out of the pages: a static page has no kernel to draw them, and every
   widget cell also leaves a static image, which is what the page shows.
 - Docstrings are written for ``help()``; ``docstring_for_sphinx`` adjusts the two things that
@@ -53,7 +55,7 @@ def add_toc_and_run_box(app: Sphinx, docname: str, source: list[str]) -> None:
 
 
 def add_run_box(app: Sphinx, docname: str, source: list[str]) -> None:
-    """Insert the box as a Markdown cell after a notebook's first (title) cell."""
+    """Insert the box as a Markdown cell after a notebook's first (title) cell; keep hidden cells hidden."""
     notebook = json.loads(source[0])
     path = str(Path(app.env.doc2path(docname, False)))
     box = run_box(app.config.gradclip_repository, app.config.gradclip_ref, path)
@@ -61,6 +63,10 @@ def add_run_box(app: Sphinx, docname: str, source: list[str]) -> None:
     if notebook["nbformat"] == 4 and notebook["nbformat_minor"] >= 5:
         cell["id"] = "run-this-notebook"
     notebook["cells"].insert(1, cell)
+    for code in notebook["cells"]:
+        if code["cell_type"] == "code" and code["metadata"].get("jupyter", {}).get("source_hidden"):
+            # collapsed in JupyterLab (the notebook's checks): collapsed on the page too
+            code["metadata"]["tags"] = [*code["metadata"].get("tags", []), "hide-input"]
     source[0] = json.dumps(notebook)
 
 
