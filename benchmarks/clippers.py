@@ -9,8 +9,9 @@ identity (``none``) is the loop's own cost and is subtracted, so what is left is
 loop on the same gradients. The bare step is forward, backward and SGD apply on one fixed
 batch, in the same kind of loop: the denominator that says how much of a step a clipper costs.
 
-Timing: minimum over ``repeats`` interleaved calls of each compiled loop (wall time: the
-fastest run is the one least disturbed by other processes), after one call that traces it.
+Timing: minimum over ``repeats`` interleaved calls of each compiled loop, after one call that
+traces it, in this process's CPU time (``derive``'s default: steadier than wall time when other
+processes share the cores) and in wall time.
 """
 
 from __future__ import annotations
@@ -134,22 +135,25 @@ def run_clipper_benchmark(config: ClipperConfig = FULL, log: Callable[[str], Non
             "seconds": time.time() - started}
 
 
-def derive(result: dict) -> list[dict[str, object]]:
-    """Per method: µs per clip (loop cost removed), as a share of each bare step, beside Keras' path."""
+def derive(result: dict, key: str = "min_cpu_us") -> list[dict[str, object]]:
+    """Per method: µs per clip (loop cost removed), as a share of each bare step, beside Keras' path.
+
+    ``key`` is the statistic: ``"min_cpu_us"`` (CPU time) or ``"min_us"`` (wall time).
+    """
     rows = result["rows"]
-    loop_us = rows["ours/none"]["min_us"]
+    loop_us = rows["ours/none"][key]
     out = []
     for method in result["config"]["methods"]:
         if method == "none":
             continue
-        ours = rows[f"ours/{method}"]["min_us"] - loop_us
+        ours = rows[f"ours/{method}"][key] - loop_us
         keras_row = rows.get(f"keras/{method}")
-        theirs = None if keras_row is None else keras_row["min_us"] - loop_us
+        theirs = None if keras_row is None else keras_row[key] - loop_us
         entry: dict[str, object] = {"method": method, "clipper": rows[f"ours/{method}"]["what"],
                                     "ours_us": ours, "keras_us": theirs,
                                     "ours_over_keras": None if not theirs or theirs <= 0 else ours / theirs}
         for batch in result["config"]["batch_sizes"]:
-            step = rows[f"bare_step/{batch}"]["min_us"]
+            step = rows[f"bare_step/{batch}"][key]
             entry[f"ours_share_{batch}"] = ours / step
             entry[f"keras_share_{batch}"] = None if theirs is None else theirs / step
         out.append(entry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import re
@@ -119,38 +120,43 @@ def _target(name: str, limit: str, value: float, shown: str, met: bool, cpu: flo
 
 def evaluate_targets(derived: dict, notebooks: list[dict] | None, clippers: list[dict] | None = None,
                      calls: dict | None = None) -> list[dict[str, object]]:
-    """Every target of issues 7 and 13 that the result has numbers for (see the module constants)."""
+    """Every target of issues 7 and 13 that the result has numbers for (see the module constants).
+
+    Step times and clippers alone are judged on CPU time (the machine is shared: other processes
+    blur wall time), wall time beside; single calls on wall time (what a learner waits).
+    """
     targets = []
     for row in derived.get("train_vs_fit", []):
         if row["method"] != "global_norm":
             continue
-        for key, cpu_key, limit, what in (("spe_ratio", "spe_cpu_ratio", TRAIN_OVER_FIT_SPE_MAX,
-                                           "fit with steps_per_execution matched"),
-                                          ("bare_ratio", "bare_cpu_ratio", TRAIN_OVER_BARE_MAX, "the bare loop")):
+        for key, wall_key, limit, what in (("spe_cpu_ratio", "spe_ratio", TRAIN_OVER_FIT_SPE_MAX,
+                                            "fit with steps_per_execution matched"),
+                                           ("bare_cpu_ratio", "bare_ratio", TRAIN_OVER_BARE_MAX, "the bare loop")):
             if row.get(key) is not None:
-                value, cpu = row[key]["median"], (row.get(cpu_key) or {}).get("median")
+                value, wall = row[key]["median"], (row.get(wall_key) or {}).get("median")
                 targets.append(_target(f"train() step / {what}, global norm, batch {row['batch_size']}",
                                        f"<= {limit}", value, f"{value:.2f}x" + (
-                                           f" (CPU time {cpu:.2f}x)" if cpu is not None else ""), value <= limit, cpu))
+                                           f" (wall {wall:.2f}x)" if wall is not None else ""), value <= limit, value))
     for row in derived.get("clipping_cost", []):
         limit = CLIP_OVERHEAD_MAX.get(row["method"])
-        if limit is not None and row["train"] is not None:
-            value = row["train"]["median"] - 1
-            cpu = row["train_cpu"]["median"] - 1 if row.get("train_cpu") else None
+        if limit is not None and row.get("train_cpu") is not None:
+            value = row["train_cpu"]["median"] - 1
+            wall = row["train"]["median"] - 1 if row.get("train") else None
             targets.append(_target(f"clipping overhead in train(), {row['method']}, batch {row['batch_size']}",
                                    f"<= {limit:.0%}", value, f"{value:+.1%}" + (
-                                       f" (CPU time {cpu:+.1%})" if cpu is not None else ""), value <= limit, cpu))
+                                       f" (wall {wall:+.1%})" if wall is not None else ""), value <= limit, value))
     for row in clippers or []:
-        if row.get("ours_over_keras") is not None:
-            value = row["ours_over_keras"]
+        # A ratio is None where its denominator drowned in the loop's own cost (not measurable: not met).
+        if row.get("keras_us") is not None:
+            value = row["ours_over_keras"] if row["ours_over_keras"] is not None else math.inf
             targets.append(_target(f"{row['method']} clipping alone / Keras' own path", f"<= {OVER_KERAS_MAX}",
                                    value, f"{value:.2f}x ({row['ours_us']:.1f} vs {row['keras_us']:.1f} µs)",
-                                   value <= OVER_KERAS_MAX))
-        elif row["method"] in ("agc", "autoclip", "zclip") and row.get("over_global_norm") is not None:
-            value = row["over_global_norm"]
+                                   value <= OVER_KERAS_MAX, value))
+        elif row["method"] in ("agc", "autoclip", "zclip"):
+            value = row["over_global_norm"] if row["over_global_norm"] is not None else math.inf
             targets.append(_target(f"{row['method']} clipping alone / our global-norm clipping",
                                    f"<= {ADAPTIVE_OVER_GLOBAL_MAX}", value,
-                                   f"{value:.2f}x ({row['ours_us']:.1f} µs)", value <= ADAPTIVE_OVER_GLOBAL_MAX))
+                                   f"{value:.2f}x ({row['ours_us']:.1f} µs)", value <= ADAPTIVE_OVER_GLOBAL_MAX, value))
     if calls:
         for batch in sorted({r["batch_size"] for r in calls.get("cold", [])}):
             rows = {r["path"]: r for r in calls["cold"] if r["batch_size"] == batch}
@@ -227,8 +233,10 @@ def render_markdown(result: dict, heading: str = "#") -> str:
     lines.append("")
     if result.get("targets"):
         lines += [f"{h2} Targets (reported, not asserted)", "",
-                  "Judged on wall time, CPU time in brackets: step times by the median of per-repeat paired "
-                  "ratios, clippers alone by the minimum of repeats, calls by the median of repeats.", "",
+                  "Step times judged on CPU time (medians of per-repeat paired ratios; wall time in brackets), "
+                  "clippers alone on CPU time (minimum of repeats), single calls on wall time (median of "
+                  "repeats): other sessions share this machine's cores, which blurs wall time more than CPU time.",
+                  "",
                   "| target | limit | measured | met |",
                   "|---|---|---:|:---:|"]
         for t in result["targets"]:
@@ -295,22 +303,26 @@ def render_markdown(result: dict, heading: str = "#") -> str:
 
     if result.get("clippers"):
         rows, cfg = result["clippers"]["rows"], result["clippers"]["config"]
-        steps_us = ", ".join(f"{rows[f'bare_step/{b}']['min_us']:.0f} µs at batch {b}" for b in cfg["batch_sizes"])
+        steps_us = ", ".join(f"{rows[f'bare_step/{b}']['min_cpu_us']:.0f} µs at batch {b}" for b in cfg["batch_sizes"])
+        wall_loop = rows["ours/none"]["min_us"]
         lines += [f"{h2} 5. Each clipper alone", "",
-                  f"µs per `clip` call on the seed MLP's gradients, minimum over {cfg['repeats']} interleaved "
-                  f"repeats of a compiled loop of {cfg['iterations']} calls, the loop's own cost "
-                  f"({rows['ours/none']['min_us']:.1f} µs) taken off; Keras' path is the optimizer's own "
-                  f"`_clip_gradients` on the same gradients. A bare training step costs {steps_us}.", "",
+                  f"µs of CPU time per `clip` call on the seed MLP's gradients, minimum over {cfg['repeats']} "
+                  f"interleaved repeats of a compiled loop of {cfg['iterations']} calls, the loop's own cost "
+                  f"({rows['ours/none']['min_cpu_us']:.1f} µs) taken off; Keras' path is the optimizer's own "
+                  f"`_clip_gradients` on the same gradients. A bare training step costs {steps_us}. The last "
+                  "column is the same minimum in wall time.", "",
                   "| method | ours µs | Keras µs | ours/Keras | "
                   + " | ".join(f"share of a step, batch {b}" for b in cfg["batch_sizes"])
-                  + " | / our global norm |",
-                  "|---|---:|---:|---:|" + "---:|" * len(cfg["batch_sizes"]) + "---:|"]
+                  + " | / our global norm | ours µs, wall |",
+                  "|---|---:|---:|---:|" + "---:|" * len(cfg["batch_sizes"]) + "---:|---:|"]
         for row in result.get("clipper_costs", []):
             keras_us = "–" if row["keras_us"] is None else f"{row['keras_us']:.1f}"
             ratio = "–" if row["ours_over_keras"] is None else f"{row['ours_over_keras']:.2f}"
             shares = " | ".join(f"{row[f'ours_share_{b}']:.0%}" for b in cfg["batch_sizes"])
+            wall = rows[f"ours/{row['method']}"]["min_us"] - wall_loop
+            over = "–" if row["over_global_norm"] is None else f"{row['over_global_norm']:.2f}"
             lines.append(f"| {row['method']} | {row['ours_us']:.1f} | {keras_us} | {ratio} | {shares} | "
-                         f"{row['over_global_norm']:.2f} |")
+                         f"{over} | {wall:.1f} |")
         lines.append("")
 
     calls = result.get("calls")
