@@ -11,7 +11,8 @@ For every lesson notebook (``notebooks/NN_*.ipynb``), checked on the committed f
 * **widgets**: a cell whose output is a widget (an explorer, the dashboard) also keeps
   an image output, the figure GitHub and nbviewer show in its place; no committed
   tqdm progress bar (an empty ``0/640`` bar reads as a stuck run);
-* **outputs**: no error output and no stderr stream (warnings, logs) in any cell;
+* **outputs**: committed as run in order from a fresh kernel (execution counts 1, 2, ...),
+  with no error output and no stderr stream (warnings, logs) in any cell;
 * **scaffolding**: no ``NBVAL_`` comment in a source: nbval's cell tags
   (``nbval-ignore-output`` ...) keep test markers out of the lesson;
 * **links**: every relative link or image in a markdown cell (``[text](path)``,
@@ -144,6 +145,14 @@ def test_widget_cells_keep_an_image_and_no_progress_bar_is_committed(path):
         elif widgets and not any("image/png" in d for d in datas):
             problems.append(f"cell {i}: a widget without an image output (GitHub and nbviewer show nothing there)")
     assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
+def test_committed_as_run_from_top_to_bottom(path):
+    counts = [c.execution_count for c in _read(path).cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts {counts[:8]}...: commit the notebook run in order from a fresh kernel "
+        "(make notebooks), with its outputs, so GitHub and nbviewer show them")
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=_ids(ALL_NOTEBOOKS))
