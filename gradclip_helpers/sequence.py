@@ -86,7 +86,7 @@ class CausalSelfAttention(keras.layers.Layer):
     ``keras.layers.MultiHeadAttention``, which keeps the notebook fast).
 
     >>> layer = CausalSelfAttention(4)
-    >>> layer(np.ones((1, 3, 4), np.float32)).shape
+    >>> tuple(layer(np.ones((1, 3, 4), np.float32)).shape)
     (1, 3, 4)
     """
 
@@ -123,7 +123,7 @@ def tiny_transformer(length: int = 12, width: int = 32, seed: int | None = None)
 
     >>> model = tiny_transformer(length=5, width=8, seed=0)
     >>> model.output_shape, model.count_params()
-    ((None, 5, 13), 701)
+    ((None, 5, 13), 813)
     """
     for name, value in (("length", length), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

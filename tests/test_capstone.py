@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import gradclip_helpers as gh
 import keras
 import numpy as np
 import pytest
+
+import gradclip_helpers as gh
 
 
 def test_counting_language_follows_its_rule_and_masks_the_first_target():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import gradclip_helpers as gh
 import keras
 import numpy as np
 import pytest
+
+import gradclip_helpers as gh
 
 
 def test_percentile_and_multiple_of_the_mean():

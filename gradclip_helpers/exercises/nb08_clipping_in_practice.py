@@ -2,7 +2,7 @@
 
 >>> result = check_threshold_for_clip_rate(lambda norms, rate: float(np.percentile(norms, 100 * (1 - rate))))
 Correct: your thresholds clip the asked share of the warm-up norms, as gh.suggest_threshold(norms, percentile=100 * (1 - rate)) does.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def norm_stream(seed: int, steps: int = 200) -> np.ndarray:
 
 @checker
 def check_spike_steps(my_spike_steps: Callable) -> str:
-    """Exercise: ``my_spike_steps(loss, k, window)``: the steps whose loss is above k times the median of the window before."""
+    """Exercise: ``my_spike_steps(loss, k, window)``: steps whose loss is above k times the previous window's median."""
     for seed in (0, 1):
         loss = spike_stream(seed)
         for k, window in SPIKE_CASES:
@@ -53,12 +53,14 @@ def check_spike_steps(my_spike_steps: Callable) -> str:
             shifted = spike_steps(np.concatenate([[loss[0]], loss[:-1]]), k, window)
             means = [i for i in range(window, len(loss)) if loss[i] > k * np.mean(loss[i - window:i])]
             if np.array_equal(np.sort(got), means):
-                fail("you compared with the mean of the window; one spike in the window inflates the mean, use the median.")
+                fail("you compared with the mean of the window; one spike in the window inflates the mean, "
+                     "use the median.")
             if np.array_equal(np.sort(got), shifted) or np.array_equal(np.sort(got) + 1, expected):
                 fail("your indices are off by one: return the index of the step whose loss is high.")
             if len(got) and got.min() < window:
                 fail(f"the first window = {window} steps have no window before them: they are never spikes.")
-            fail(f"with k = {k:g}, window = {window} the spikes are at steps {expected.tolist()}, you found {np.sort(got).tolist()}.")
+            fail(f"with k = {k:g}, window = {window} the spikes are at steps {expected.tolist()}, "
+                 f"you found {np.sort(got).tolist()}.")
     return "your detector finds every spike of the hidden loss curves, and only those, as gh.spike_steps does."
 
 
@@ -96,7 +98,7 @@ def keras_adam_v(grads: list[np.ndarray], beta_2: float) -> np.ndarray:
 
 @checker
 def check_adam_second_moment(adam_v: Callable) -> str:
-    """Exercise: ``adam_v(grads, beta_2)``: Adam's second moment ``v`` after the gradients ``grads`` (one array per step)."""
+    """Exercise: ``adam_v(grads, beta_2)``: Adam's ``v`` after the gradients ``grads`` (one array per step)."""
     rng = np.random.default_rng(0)
     grads = [rng.normal(0.0, 0.1, size=3) for _ in range(30)]
     grads[20] = np.array([10.0, -10.0, 10.0])  # a spike
