@@ -26,7 +26,7 @@ from benchmarks import notebooks as nb_bench  # noqa: E402
 
 TINY = steps.StepConfig(batch_sizes=(32,), n_train=64, repeats=1, extra_steps=2,
                         methods=("none", "global_norm"), norm_variants=("norms_off",))
-TINY_CLIPPERS = clippers.ClipperConfig(batch_sizes=(32,), iterations=2, repeats=1,
+TINY_CLIPPERS = clippers.ClipperConfig(batch_sizes=(32,), iterations=20, repeats=1,
                                        methods=("none", "global_norm", "autoclip"))
 TINY_CALLS = calls.CallConfig(batch_sizes=(32,), steps=2, repeats=1,
                               changes=("global_norm threshold", "autoclip threshold"))
@@ -99,7 +99,8 @@ def test_the_result_has_every_part(result):
     assert nb["seconds"] > 0 and nb["peak_rss_bytes"] > 10e6  # a Python kernel is at least ~10 MB
     costs = {r["method"]: r for r in result["clipper_costs"]}
     assert set(costs) == {"global_norm", "autoclip"} and costs["autoclip"]["keras_us"] is None
-    assert costs["global_norm"]["over_global_norm"] == 1.0 and costs["global_norm"]["keras_us"] is not None
+    # None only if two tiny loops' noise made our own cost look <= 0
+    assert costs["global_norm"]["over_global_norm"] in (1.0, None) and costs["global_norm"]["keras_us"] is not None
     assert {r["path"] for r in result["calls"]["cold"]} == {"train", "fit"}
     assert all(r["cold_s"]["min"] > 0 and r["second_s"]["min"] > 0 for r in result["calls"]["cold"])
     assert [r["change"] for r in result["calls"]["changes"]] == list(TINY_CALLS.changes)
