@@ -219,6 +219,16 @@ def test_jupyterlab_defaults_turn_off_the_news_prompt_on_binder_and_locally():
     assert f"cp binder/overrides.json .venv/{target}" in dry_run
 
 
+def test_every_subpackage_is_in_the_installed_package():
+    """Binder installs gradclip_helpers with `pip install .` (not editable): a folder missing from
+    pyproject's package list would be missing there (gradclip_helpers.exercises, for one)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "gradclip_helpers").rglob("__init__.py")}
+    assert listed == found, f"pyproject.toml [tool.setuptools] packages: add {found - listed}, drop {listed - found}"
+
+
 def test_every_package_pinned_in_both_files_has_the_same_version():
     top, binder = _pins(ROOT / "requirements.txt"), _pins(BINDER / "requirements.txt")
     top = {_same_package(k): v for k, v in top.items()}
