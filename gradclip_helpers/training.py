@@ -85,6 +85,17 @@ def _arrays(data, name: str):
     return arrays, every.pop()
 
 
+def _check_dataset(data: tf.data.Dataset, name: str) -> int:
+    """Refuse a Dataset that does not yield ``(x, y[, sample_weight])`` or is empty; return its cardinality."""
+    spec = data.element_spec
+    if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
+        raise ValueError(f"{name} must yield (x, y) or (x, y, sample_weight) batches, got elements of {spec}")
+    cardinality = int(data.cardinality())
+    if cardinality == 0:
+        raise ValueError(f"{name} is an empty Dataset")
+    return cardinality
+
+
 def _as_dataset(data, batch_size: int, shuffle: bool, seed: int, name: str,
                 steps_per_epoch: int | None = None) -> tuple[tf.data.Dataset, int | None]:
     """Turn arrays or a batched Dataset into batches of ``(x, y[, sample_weight])``; also return its length.
@@ -94,14 +105,7 @@ def _as_dataset(data, batch_size: int, shuffle: bool, seed: int, name: str,
     ``steps_per_epoch`` (as in ``model.fit``), or training could never end.
     """
     if isinstance(data, tf.data.Dataset):
-        spec = data.element_spec
-        if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
-            raise ValueError(
-                f"{name} must yield (x, y) or (x, y, sample_weight) batches, got elements of {spec}"
-            )
-        cardinality = int(data.cardinality())
-        if cardinality == 0:
-            raise ValueError(f"{name} is an empty Dataset")
+        cardinality = _check_dataset(data, name)
         if cardinality < 0 and steps_per_epoch is None:
             kind = "infinite (it repeats)" if cardinality == tf.data.INFINITE_CARDINALITY else "unknown"
             raise ValueError(
@@ -475,7 +479,8 @@ class Trainer:
         self._validation = None
         if validation_data is not None:
             if isinstance(validation_data, tf.data.Dataset):
-                _as_dataset(validation_data, batch_size, False, seed, "validation_data", 1)
+                if _check_dataset(validation_data, "validation_data") == tf.data.INFINITE_CARDINALITY:
+                    raise ValueError("validation_data repeats forever; evaluating it would never end")
                 self._validation = {"x": validation_data}
             else:
                 arrays, _ = _arrays(validation_data, "validation_data")
@@ -492,14 +497,13 @@ class Trainer:
         self.model, self.optimizer, self.nonfinite, self.skipper = model, optimizer, nonfinite, skip_spikes
         self.record_norms = record_norms
         self.record_layer_norms = record_layer_norms or log_dir is not None
+        self._check_strategy_owns(model)  # a built model: before compiling it
         first = self._arrays.first_batch() if self._arrays is not None else _first_batch(dataset)
         self._loss_tracker = _compile(model, optimizer, loss, metrics, self.strategy, first)
         self.variables = list(model.trainable_variables)
         if not self.variables:
             raise ValueError("the model has no trainable variables")
-        first = getattr(self.variables[0], "value", self.variables[0])
-        if strategy is not None and not strategy.extended.variable_created_in_scope(first):
-            raise ValueError("with a strategy, build the model and optimizer inside strategy.scope()")
+        self._check_strategy_owns(model)  # a model built on the first batch
         if self._arrays is None and self.strategy.num_replicas_in_sync > 1:
             dataset = self.strategy.experimental_distribute_dataset(dataset)
         self._dataset = dataset if self._arrays is None else None
@@ -522,6 +526,13 @@ class Trainer:
         self._compile_step()
 
     # -- building ---------------------------------------------------------
+
+    def _check_strategy_owns(self, model: keras.Model) -> None:
+        variables = model.trainable_variables
+        if self.strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
+            return  # no strategy: nothing to own
+        if variables and not self.strategy.extended.variable_created_in_scope(getattr(variables[0], "value", variables[0])):
+            raise ValueError("with a strategy, build the model and optimizer inside strategy.scope()")
 
     @staticmethod
     def _checked_clipper(optimizer, clipper, threshold) -> Clipper:
