@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import tensorflow as tf
 
-Gradient = Union[tf.Tensor, tf.IndexedSlices, None]
+Gradient = tf.Tensor | tf.IndexedSlices | None
 
 _LOW_PRECISION = (tf.float16, tf.bfloat16)
 

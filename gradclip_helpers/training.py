@@ -329,7 +329,7 @@ def _loop_over_arrays(step):
         while i < steps and not stopped:
             start = (position + i) * batch_size
             index = order[start:tf.minimum(start + batch_size, n)]
-            records = step(tf.nest.map_structure(lambda t: tf.gather(t, index), tensors))
+            records = step(tf.nest.map_structure(lambda t, index=index: tf.gather(t, index), tensors))
             stopped = records.pop()
             arrays = [a.write(i, r) for a, r in zip(arrays, records)]
             i += 1
@@ -531,7 +531,8 @@ class Trainer:
         variables = model.trainable_variables
         if self.strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
             return  # no strategy: nothing to own
-        if variables and not self.strategy.extended.variable_created_in_scope(getattr(variables[0], "value", variables[0])):
+        first = getattr(variables[0], "value", variables[0]) if variables else None
+        if first is not None and not self.strategy.extended.variable_created_in_scope(first):
             raise ValueError("with a strategy, build the model and optimizer inside strategy.scope()")
 
     @staticmethod
@@ -549,11 +550,13 @@ class Trainer:
         """Use another clipper from the next step on (invalid input raises and changes nothing).
 
         The same method by name with another threshold is an assignment to the
-        running clipper's threshold variable: no new trace.
+        running clipper's threshold variable: no new trace (an adaptive
+        clipper keeps its state).
         """
         new = self._checked_clipper(self.optimizer, clipper, threshold)
-        if not isinstance(clipper, Clipper) and type(new) is type(self.clipper) and isinstance(new, ThresholdClipper):
-            self.clipper.threshold = new.threshold
+        same_method = not isinstance(clipper, Clipper) and type(new) is type(self.clipper)
+        if same_method and new.threshold is not None and self.clipper.threshold is not None:
+            self.clipper.threshold = new.threshold  # a variable the compiled step reads (adaptive ones too)
             return
         self.clipper = new
         self._compile_step()

@@ -4,13 +4,13 @@ and where Keras can clip the same way the weights and logs equal ``model.fit``'s
 One class per family, so pytest-xdist's ``loadscope`` spreads the families over workers.
 """
 
-import gradclip_helpers as gh
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from zoo import FAMILIES
+
+import gradclip_helpers as gh
 
 KERAS_CLIPPABLE = ("none", "value", "norm", "global_norm")
 ADAPTIVE = {"agc": 0.01, "autoclip": 0.3, "zclip": None}
@@ -26,7 +26,8 @@ def _first_gradients(family):
     """The dense gradient of the first batch, to set thresholds at which clipping surely acts."""
     model = family.model(seed=0)
     model.compile(loss=family.loss)
-    x, y, weights = (tf.nest.map_structure(lambda a: None if a is None else a[:BATCH], part) for part in _split(family.data))
+    x, y, weights = (tf.nest.map_structure(lambda a: None if a is None else a[:BATCH], part)
+                     for part in _split(family.data))
     with tf.GradientTape() as tape:
         loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=True), sample_weight=weights)
     return [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables) if g is not None]
@@ -71,11 +72,14 @@ def _keras_clipping_of_dense_gradients(family, method, threshold):
     model.compile(optimizer=optimizer, loss=family.loss)
     x, y, weights = _split(family.data)
     for start in range(0, len(y), BATCH):
-        xb, yb, wb = (tf.nest.map_structure(lambda a: None if a is None else a[start:start + BATCH], p) for p in (x, y, weights))
+        part = slice(start, start + BATCH)
+        xb, yb, wb = (tf.nest.map_structure(lambda a, part=part: None if a is None else a[part], p)
+                      for p in (x, y, weights))
         with tf.GradientTape() as tape:
             loss = model.compute_loss(x=xb, y=yb, y_pred=model(xb, training=True), sample_weight=wb)
             scaled = optimizer.scale_loss(loss)
-        grads = [None if g is None else tf.convert_to_tensor(g) for g in tape.gradient(scaled, model.trainable_variables)]
+        grads = tape.gradient(scaled, model.trainable_variables)
+        grads = [None if g is None else tf.convert_to_tensor(g) for g in grads]
         optimizer.apply(grads, model.trainable_variables)
     return model
 
