@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import inspect
 import json
 import os
 import re
@@ -152,6 +153,36 @@ def test_every_public_name_is_on_the_api_page(book):
     missing = [name for name in gh.__all__
                if f"gradclip_helpers.{name}" not in ids and f"module-gradclip_helpers.{name}" not in ids]
     assert not missing, f"add these names of gradclip_helpers.__all__ to docs/api.md: {missing}"
+
+
+def _documented(obj) -> bool:
+    return (inspect.isfunction(obj) or inspect.isclass(obj)) and bool(inspect.getdoc(obj))
+
+
+def test_members_are_on_the_api_page(book):
+    """``:members:`` works: the classes given it list their methods, and the modules whose
+    contents are not re-exported (``gh.pascanu``, ``gh.exercises``, ...) list every function."""
+    import gradclip_helpers as gh
+
+    ids = _parse(book / "docs" / "api.html").ids
+    api = (ROOT / "docs" / "api.md").read_text()
+    missing = []
+    for name in re.findall(r"autoclass:: gradclip_helpers\.(\w+)\n   :members:", api):
+        cls = getattr(gh, name)
+        missing += [f"{name}.{member}" for member, value in vars(cls).items()
+                    if not member.startswith("_") and inspect.isfunction(value) and inspect.getdoc(value)
+                    and f"gradclip_helpers.{name}.{member}" not in ids]
+    homes = {getattr(getattr(gh, name), "__module__", None) or "" for name in gh.__all__}
+    for name in gh.__all__:
+        module = getattr(gh, name)
+        if not inspect.ismodule(module) or any(home.startswith(module.__name__) for home in homes):
+            continue  # its names are documented one by one, under gradclip_helpers.NAME
+        public = getattr(module, "__all__", None) or [
+            member for member, value in vars(module).items()
+            if not member.startswith("_") and getattr(value, "__module__", None) == module.__name__]
+        missing += [f"{name}.{member}" for member in public if _documented(getattr(module, member))
+                    and f"gradclip_helpers.{name}.{member}" not in ids]
+    assert not missing, f"not on the API page: {missing}"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

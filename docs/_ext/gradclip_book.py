@@ -105,8 +105,8 @@ def docstring_for_sphinx(app: Sphinx, what: str, name: str, obj, options, lines:
       "Per step:", then "Per epoch: ...") reads well in ``help()`` but is a reST error: a blank
       line goes between them. Field lists, doctest lines and blank lines are left alone.
     """
-    type_doc = (type(obj).__doc__ or "").strip()
-    if what == "data" and type_doc and "\n".join(lines).strip() == inspect.cleandoc(type_doc):
+    type_doc = type(obj).__doc__ if what == "data" else None
+    if isinstance(type_doc, str) and type_doc.strip() and "\n".join(lines).strip() == inspect.cleandoc(type_doc):
         lines[:] = []
         return
     i = 1
