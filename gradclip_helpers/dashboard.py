@@ -19,7 +19,7 @@ routes by the message being executed, which a thread does not have.)
 Redrawing costs time, so it is rationed: a redraw happens only while the time
 spent drawing stays under ``max_overhead`` (default 10 %) of the time spent
 training, measured as the run goes (``overhead`` reports it;
-``measure_overhead`` compares wall-clock time with and without the
+``benchmarks/dashboard.py`` compares wall-clock time with and without the
 dashboard).
 
 Without a browser (papermill, nbval, a script) nobody can press Start, so
@@ -391,54 +391,3 @@ class TrainingDashboard(widgets.VBox):
         display(self)
         if not self.live:
             display(image_bundle(self.figure, self.png), raw=True)
-
-
-def measure_overhead(model_fn: Callable[[], keras.Model], data, *, epochs: int = 20, repeats: int = 2,
-                     redraw_every: int = 16, max_overhead: float = 0.1, **kwargs) -> dict[str, float]:
-    """How much longer the same training takes with the dashboard redrawing live.
-
-    Both sides advance a ``Trainer`` ``redraw_every`` steps at a time for
-    ``epochs`` epochs, after one warm-up step (the trace). Without the
-    dashboard, the run ends with one figure of the result (you would look at
-    it anyway); with it, the dashboard also redraws between chunks within its
-    budget. Each side is timed in wall-clock seconds and in this process's
-    CPU seconds (steadier when other programs share the machine); best of
-    ``repeats`` for each, interleaved.
-
-    Returns:
-      ``plain_s`` (training alone), ``figure_s`` (drawing the final figure
-      once), ``dashboard_s`` (training with live redraws and the final
-      figure), ``overhead`` (``dashboard_s / (plain_s + figure_s) - 1``: the
-      cost of watching live), ``overhead_cpu`` (the same in CPU seconds),
-      and ``redraws`` of the fastest dashboard run.
-    """
-    plain, figure, dashed = [], [], []
-    clock = lambda: (time.perf_counter(), time.process_time())  # noqa: E731
-    since = lambda t0: tuple(b - a for a, b in zip(t0, clock()))  # noqa: E731
-    for _ in range(repeats):
-        dash = TrainingDashboard(model_fn, data, epochs=epochs, redraw_every=redraw_every,
-                                 max_overhead=max_overhead, **kwargs)
-        trainer = Trainer(model_fn(), data() if callable(data) else data, optimizer=dash.optimizer_fn(),
-                          clipper=dash.controls["method"].value, threshold=dash.controls["threshold"].value,
-                          **kwargs)
-        trainer.advance(1)
-        start = clock()
-        while not trainer.stopped and trainer.epochs_done < epochs:
-            trainer.advance(redraw_every)
-        plain.append(since(start))
-        start = clock()
-        _png(plots.plot_training_progress(trainer.history, title="final"))
-        figure.append(since(start))
-
-        dash.trainer.advance(1)
-        draws = dash.draw_count
-        dash.status = "running"
-        start = clock()
-        dash._train(draw=True)
-        dashed.append((*since(start), dash.draw_count - draws))
-    (plain_s, plain_cpu), (figure_s, figure_cpu) = (tuple(map(min, zip(*runs))) for runs in (plain, figure))
-    dashboard_s, _, redraws = min(dashed)
-    dashboard_cpu = min(cpu for _, cpu, _ in dashed)
-    return {"plain_s": plain_s, "figure_s": figure_s, "dashboard_s": dashboard_s,
-            "overhead": dashboard_s / (plain_s + figure_s) - 1,
-            "overhead_cpu": dashboard_cpu / (plain_cpu + figure_cpu) - 1, "redraws": redraws}

@@ -3,7 +3,7 @@
 Buttons are pressed with ``.click()`` and the method and threshold set through the
 controls' ``.value``, exactly the calls the browser's messages turn into. Training
 runs in the dashboard's background thread; ``pace`` slows it so a pause lands mid-run.
-What the live redraws cost in wall-clock time is ``dashboard.measure_overhead`` (too
+What the live redraws cost in wall-clock time is measured by ``benchmarks/dashboard.py`` (too
 slow and too noisy on a shared machine for a test); here, that redraws are rationed.
 """
 
@@ -17,7 +17,7 @@ import pytest
 
 import gradclip_helpers as gh
 from gradclip_helpers import dashboard
-from gradclip_helpers.dashboard import TrainingDashboard, frontend_attached, measure_overhead
+from gradclip_helpers.dashboard import TrainingDashboard, frontend_attached
 
 EPOCHS = 4
 
@@ -174,10 +174,3 @@ def test_redraws_are_rationed_to_a_share_of_the_training_time(data, monkeypatch)
     assert dash.history.steps == 160 and dash.draw_count < 15
     final = dash._last_draw_seconds  # the last picture is the result, not overhead
     assert dash.draw_seconds - final <= 0.25 * dash.train_seconds, (dash.draw_seconds, dash.train_seconds)
-
-
-def test_measure_overhead_compares_with_and_without_the_dashboard(data):
-    result = measure_overhead(lambda: gh.seed_mlp(20, seed=0), (data.x_train, data.y_train), epochs=2, repeats=1)
-    assert set(result) == {"plain_s", "figure_s", "dashboard_s", "overhead", "overhead_cpu", "redraws"}
-    assert result["plain_s"] > 0 and result["dashboard_s"] > 0 and result["redraws"] >= 1
-    assert result["overhead"] == pytest.approx(result["dashboard_s"] / (result["plain_s"] + result["figure_s"]) - 1)
