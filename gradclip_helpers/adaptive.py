@@ -205,11 +205,14 @@ def percentile(values: tf.Tensor, p: float | tf.Tensor, size: int | tf.Tensor | 
     """
     v = tf.reshape(tf.cast(values, tf.float32), [-1])
     if size is None:
-        n = tf.size(v)
-    else:
-        size = tf.minimum(tf.cast(size, tf.int32), tf.size(v))
-        v = tf.where(tf.range(tf.size(v)) < size, v, float("inf"))
-        n = tf.maximum(size, 1)
+        return _percentile_of_smallest(v, tf.size(v), p)
+    size = tf.minimum(tf.cast(size, tf.int32), tf.size(v))
+    return _percentile_of_smallest(tf.where(tf.range(tf.size(v)) < size, v, float("inf")), size, p)
+
+
+def _percentile_of_smallest(v: tf.Tensor, n: tf.Tensor, p: float | tf.Tensor) -> tf.Tensor:
+    """``percentile`` of the ``n`` smallest entries of the 1-D float32 ``v`` (no other entry is smaller)."""
+    n = tf.maximum(n, 1)
     pos = (tf.cast(n, tf.float32) - 1.0) * tf.cast(p, tf.float32) / 100.0
     floor = tf.floor(pos)
     lo = tf.cast(floor, tf.int32)
@@ -230,8 +233,8 @@ class AutoClipClipper(Clipper, tf.Module):
       threshold: the fixed global-norm threshold used during warm-up.
       percentile: p in [0, 100] (the paper recommends about 10).
       warmup_steps: steps before the percentile is used.
-      history_size: the ring buffer length (the newest norms are kept); fixed
-        at construction.
+      history_size: the ring buffer length (the newest norms are kept; slots
+        not filled yet hold +inf); fixed at construction.
 
     ``threshold``, ``percentile`` and ``warmup_steps`` can be set on a live
     clipper; the history is kept.
@@ -256,12 +259,13 @@ class AutoClipClipper(Clipper, tf.Module):
         self.settings = _settings(check_threshold("threshold", threshold), _check_percentile("percentile", percentile),
                                   _check_steps("warmup_steps", warmup_steps))
         self.history_size = _check_steps("history_size", history_size, least=1)
-        self.history = tf.Variable(tf.zeros([self.history_size]), trainable=False, name="history")
+        # Unfilled slots hold +inf: they rank after every norm, so the percentile needs no mask.
+        self.history = tf.Variable(tf.fill([self.history_size], float("inf")), trainable=False, name="history")
         self.count = tf.Variable(0, trainable=False, dtype=tf.int64, name="count")
 
     def reset(self) -> None:
         """Forget the history."""
-        self.history.assign(tf.zeros_like(self.history))
+        self.history.assign(tf.fill([self.history_size], float("inf")))
         self.count.assign(0)
 
     def clip(self, grads, variables=None, norm=None) -> ClipResult:
@@ -269,15 +273,16 @@ class AutoClipClipper(Clipper, tf.Module):
         norm = global_norm(grads) if norm is None else norm
         fixed, p, warmup_steps = tf.unstack(self.settings.read_value())
         finite = tf.math.is_finite(norm)
-        # Every step writes the history (a non-finite norm writes nothing new) and advances
-        # the count by 0 or 1; step k (from 0) then sees count k + 1.
+        # Every step writes its slot (a non-finite norm writes back what was there) and
+        # advances the count by 0 or 1; step k (from 0) then sees count k + 1.
         count = self.count.read_value()
-        slot = tf.range(self.history_size, dtype=tf.int64) == count % self.history_size
-        history = tf.where(tf.logical_and(slot, finite), norm, self.history.read_value())
-        self.history.assign(history)
+        slot = tf.cast(count % self.history_size, tf.int32)
+        self.history.scatter_nd_update([[slot]], [tf.where(finite, norm, self.history[slot])])
         count += tf.cast(finite, tf.int64)
         self.count.assign(count)
-        threshold = tf.where(tf.cast(count, tf.float32) <= warmup_steps, fixed, percentile(history, p, size=count))
+        n = tf.cast(tf.minimum(count, self.history_size), tf.int32)
+        threshold = tf.where(tf.cast(count, tf.float32) <= warmup_steps, fixed,
+                             _percentile_of_smallest(self.history.read_value(), n, p))
         clipped, _ = tf.clip_by_global_norm(list(grads), threshold, use_norm=norm)
         return ClipResult(clipped, norm > threshold)
 
