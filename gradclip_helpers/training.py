@@ -279,7 +279,10 @@ def _make_step(model, optimizer, variables, loss_tracker, clipper: Clipper, skip
         applied = tf.logical_and(apply, finite)
         return [loss, norm, after, result.clipped, applied, overflow, spike, per_var, var_finite, stop]
 
-    return step
+    # As in Keras' own fit: the step is traced as written, not converted by
+    # autograph (its control flow is explicit: tf.while_loop, tf.cond), which
+    # makes the first call cheaper.
+    return tf.autograph.experimental.do_not_convert(step)
 
 
 def _unscale_for_distribution(loss: tf.Tensor) -> tf.Tensor:
