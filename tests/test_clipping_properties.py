@@ -5,13 +5,14 @@ Random gradient lists (dense tensors of any rank including empty ones, ``None``,
 float64, thresholds across six decades, eagerly and inside ``tf.function``.
 """
 
-import gradclip_helpers as gh
 import numpy as np
 import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
+import gradclip_helpers as gh
 
 DTYPES = {tf.float16: 2e-3, tf.bfloat16: 1.6e-2, tf.float32: 2e-6, tf.float64: 2e-6}
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

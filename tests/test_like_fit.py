@@ -1,12 +1,12 @@
 """train() takes what model.fit takes, or refuses it with an error that names the argument."""
 
-import gradclip_helpers as gh
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from zoo import FAMILIES
+
+import gradclip_helpers as gh
 
 
 def _opt():
