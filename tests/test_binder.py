@@ -59,6 +59,8 @@ NOTEBOOK_TIMEOUT_S = 600
 BINDER_LEAVES_OUT = {
     "playwright": "drives a local Chromium for tests/test_browser.py; Binder's image has no "
                   "browser and its wheel (with a Node driver) only makes the image bigger",
+    "hypothesis": "generates cases for the package's property tests (tests/test_clipping_properties.py); "
+                  "no notebook uses it",
 }
 
 # The packages of repo2docker's base conda environment that the server needs, by their
