@@ -98,7 +98,7 @@ def apply_if(optimizer, grads: Sequence[Gradient], variables, flag: tf.Tensor) -
         optimizer.apply(grads, variables)
         return tf.constant(True)
 
-    if replicas > 1 and not tf.__internal__.distribute.strategy_supports_no_merge_call():
+    if tf.distribute.has_strategy() and not tf.__internal__.distribute.strategy_supports_no_merge_call():
         # A cond whose branch synchronises replicas must run in cross-replica
         # context (as in Keras' LossScaleOptimizer).
         def cross_replica(distribution, flag, grads):

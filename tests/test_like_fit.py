@@ -215,3 +215,20 @@ def test_clipping_model_refuses_an_optimizer_that_clips_too():
     model = gh.ClippingModel(FAMILIES["regularised"].model(), "norm", 1.0)
     with pytest.raises(ValueError, match="clips by itself"):
         model.compile(optimizer=keras.optimizers.SGD(0.1, clipnorm=1.0), loss="mse")
+
+
+@pytest.mark.parametrize("make_strategy", [lambda: tf.distribute.MirroredStrategy(["/cpu:0"]),
+                                           lambda: tf.distribute.OneDeviceStrategy("/cpu:0")],
+                         ids=["mirrored_one_device", "one_device"])
+def test_one_device_strategies_equal_no_strategy(make_strategy):
+    family = FAMILIES["regularised"]
+    strategy = make_strategy()
+    with strategy.scope():
+        model, optimizer = family.model(seed=0), _opt()
+    gh.train(model, family.data, optimizer=optimizer, strategy=strategy, clipper="global_norm", threshold=0.1,
+             batch_size=16, shuffle=False, progress=False)
+    plain = family.model(seed=0)
+    gh.train(plain, family.data, optimizer=_opt(), clipper="global_norm", threshold=0.1, batch_size=16,
+             shuffle=False, progress=False)
+    for a, b in zip(model.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
