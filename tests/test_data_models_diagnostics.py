@@ -44,7 +44,7 @@ def test_diabetes_ships_with_scikit_learn():
 
 def test_seed_mlp():
     m = gh.seed_mlp(20, seed=0)
-    assert [l.units for l in m.layers] == [128, 64, 1]
+    assert [layer.units for layer in m.layers] == [128, 64, 1]
     assert m.count_params() == 11009
     np.testing.assert_array_equal(m.get_weights()[0], gh.seed_mlp(20, seed=0).get_weights()[0])
     with pytest.raises(ValueError, match="n_inputs"):

@@ -10,7 +10,6 @@ from matplotlib.figure import Figure
 import gradclip_helpers as gh
 from gradclip_helpers import pascanu
 
-
 # --------------------------------------------------------------------------
 # adding_problem and irnn
 

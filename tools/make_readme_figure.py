@@ -16,10 +16,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import gradclip_helpers as gh  # first: imports TensorFlow quietly
 import keras
 import numpy as np
 import tensorflow as tf
+
+import gradclip_helpers as gh  # first: imports TensorFlow quietly
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "headline.png"

@@ -20,6 +20,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import jupyter_client_fix  # noqa: E402,F401  (nbclient's widget-cell stall, see that module)
+
 NOTEBOOKS = ROOT / "notebooks"
 
 
