@@ -25,7 +25,6 @@ import functools
 import http.server
 import inspect
 import json
-import os
 import re
 import subprocess
 import threading
@@ -35,17 +34,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from chromium import launched_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SCREENSHOTS = ROOT / "tests" / "screenshots"
-CHROMIUM = os.environ.get("GRADCLIP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
-IN_CI = os.environ.get("CI", "").lower() == "true"
 BUILD_TIMEOUT_S = 900  # the docs environment (first time) and the build; about 1-2 min here
 BROWSER_PAGES = {  # name of the screenshot: page of the site
     "book-landing": "README.html",
@@ -261,24 +255,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium through Playwright; skipped without it on a person's machine, failed in CI."""
-    missing = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:  # pinned in requirements.txt
-        missing = f"Playwright for Python is missing ({exc}); run `make test` to set up .venv"
-    if missing is None and not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        missing = f"no Chromium at {CHROMIUM}: install Debian's with `sudo apt-get install chromium`"
-    if missing:
-        if IN_CI:
-            pytest.fail(f"CI=true and the browser test cannot run: {missing}")
-        pytest.skip(missing)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    """Debian's Chromium through Playwright (tests/chromium.py)."""
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 IMAGES_JS = """() => [...document.images].map(img => ({src: img.currentSrc || img.src,
